@@ -1,0 +1,48 @@
+"""The Celery app, its beat schedule and the worker heartbeat that /health reads."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_ready, worker_shutdown
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("tradewire")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+# Every periodic task expires, so a stopped worker never returns to a pile of stale polls.
+app.conf.beat_schedule: dict[str, dict[str, Any]] = {}
+
+WORKERS_KEY = "tw:celery:workers"
+HEARTBEAT_SECONDS = 5.0
+HEARTBEAT_TTL_SECONDS = 15.0
+_stop = threading.Event()
+
+
+def _beat(name: str) -> None:
+    from config.redis import get_redis
+
+    while not _stop.is_set():
+        # Redis may be briefly away; the next beat retries.
+        with contextlib.suppress(Exception):
+            get_redis().zadd(WORKERS_KEY, {name: time.time()})
+        _stop.wait(HEARTBEAT_SECONDS)
+
+
+@worker_ready.connect
+def _start_heartbeat(sender: Any = None, **kwargs: Any) -> None:
+    name = getattr(sender, "hostname", None) or f"{socket.gethostname()}:{os.getpid()}"
+    threading.Thread(target=_beat, args=(name,), daemon=True, name="tw-heartbeat").start()
+
+
+@worker_shutdown.connect
+def _stop_heartbeat(sender: Any = None, **kwargs: Any) -> None:
+    _stop.set()

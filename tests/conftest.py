@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.models import Tier, User
+from accounts.services import api_token_create
+
+
+@pytest.fixture
+def make_user(db):
+    counter = iter(range(1, 10_000))
+
+    def make(tier: str = Tier.FREE, email: str | None = None, password: str = "correct-horse-battery") -> User:
+        email = email or f"user{next(counter)}@example.com"
+        return User.objects.create_user(email=email, password=password, tier=tier)
+
+    return make
+
+
+@pytest.fixture
+def user(make_user) -> User:
+    return make_user()
+
+
+@pytest.fixture
+def premium_user(make_user) -> User:
+    return make_user(Tier.PREMIUM)
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def token_client(premium_user):
+    """An API client authenticated as `premium_user` with a real token header."""
+    client = APIClient()
+    issued = api_token_create(user=premium_user, name="test")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {issued.key}")
+    client.user = premium_user
+    return client
+
+
+@pytest.fixture(scope="session")
+def cli(tmp_path_factory):
+    """Run `manage.py` as a real process against its own migrated SQLite database."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.processes import BASE_DIR
+
+    data = tmp_path_factory.mktemp("cli")
+    env = {**os.environ, "DATA_DIR": str(data), "DATABASE_URL": f"sqlite:///{data}/db.sqlite3"}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120
+        )
+
+    assert run("migrate", "--noinput").returncode == 0
+    return run

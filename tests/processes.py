@@ -1,0 +1,77 @@
+"""Start the project's real processes (ASGI servers, the runner, workers) for end-to-end tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from config.embedded import free_port
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def wait_for(predicate, *, timeout: float, interval: float = 0.2, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            last = predicate()
+            if last:
+                return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def asgi_server(env: dict[str, str], *, server: str = "daphne") -> Iterator[str]:
+    """Serve config.asgi on a free loopback port with the given environment; yield its base URL."""
+    port = free_port()
+    if server == "daphne":
+        cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"]
+    else:
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "config.asgi:application",
+        ]
+    proc = subprocess.Popen(cmd, cwd=BASE_DIR, env={**os.environ, **env})
+    try:
+        wait_for(lambda: proc.poll() is None and port_open(port), timeout=60, what=f"{server} on {port}")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(proc)
+
+
+def get_json(url: str, **kwargs) -> tuple[int, dict]:
+    response = httpx.get(url, timeout=10, **kwargs)
+    return response.status_code, response.json()
