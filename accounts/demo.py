@@ -1,22 +1,25 @@
-"""The demo account that `make run` ensures (CONTRACT.md "Demo")."""
+"""The demo account that `make run` ensures (CONTRACT.md "Demo"): premium, paper broker connected."""
 
 from __future__ import annotations
 
 import secrets
-
-from django.db import transaction
 
 from accounts.models import Tier, User
 
 DEMO_EMAIL = "demo@example.com"
 
 
-@transaction.atomic
 def demo_ensure(*, password: str | None) -> tuple[User, str]:
     """Create or refresh the demo user; return it with its (new) password."""
+    from brokers.adapters.registry import get_spec
+    from brokers.models import BrokerConnection
+    from brokers.services.connections import connection_configure
+
     password = password or secrets.token_urlsafe(12)
     user, _ = User.objects.get_or_create(email=DEMO_EMAIL)
     user.tier = Tier.PREMIUM
     user.set_password(password)
     user.save()
+    if not BrokerConnection.objects.filter(user=user, broker="paper").exists():
+        connection_configure(user=user, spec=get_spec("paper"), credentials={}, paper=True)
     return user, password

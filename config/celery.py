@@ -18,9 +18,6 @@ app = Celery("tradewire")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-# Every periodic task expires, so a stopped worker never returns to a pile of stale polls.
-app.conf.beat_schedule: dict[str, dict[str, Any]] = {}
-
 WORKERS_KEY = "tw:celery:workers"
 HEARTBEAT_SECONDS = 5.0
 HEARTBEAT_TTL_SECONDS = 15.0

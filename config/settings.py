@@ -223,9 +223,21 @@ KRAKEN_API_URL = env_str("KRAKEN_API_URL", "https://api.kraken.com")
 COINBASE_API_URL = env_str("COINBASE_API_URL", "https://api.coinbase.com")
 BROKER_TIMEOUT_SECONDS = env_float("BROKER_TIMEOUT_SECONDS", 15.0)
 
-# --- Polling ------------------------------------------------------------------
+# --- Polling (Celery beat) -------------------------------------------------------
 BALANCE_POLL_SECONDS = env_int("BALANCE_POLL_SECONDS", 30, minimum=1)
 QUOTE_POLL_SECONDS = env_float("QUOTE_POLL_SECONDS", 1.0)
+# Exactly one beat process. Every periodic task expires, so a stopped worker never comes
+# back to a pile of stale polls.
+CELERY_BEAT_SCHEDULE = {
+    "balances-poll": {
+        "task": "brokers.tasks.balances_poll",
+        "schedule": float(BALANCE_POLL_SECONDS),
+        "options": {"expires": BALANCE_POLL_SECONDS * 0.9},
+    },
+    "paper-match": {"task": "brokers.tasks.paper_match", "schedule": 1.0, "options": {"expires": 2}},
+    "orders-reconcile": {"task": "brokers.tasks.orders_reconcile", "schedule": 30.0, "options": {"expires": 25}},
+    "snapshots-prune": {"task": "brokers.tasks.snapshots_prune", "schedule": 3600.0, "options": {"expires": 600}},
+}
 
 # --- Credential vault -----------------------------------------------------------
 AWS_KMS_KEY_ID = env_str("AWS_KMS_KEY_ID", "")
@@ -260,5 +272,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}, "daphne": {"level": "WARNING"}},
+    "loggers": {
+        "django.channels.server": {"level": "WARNING"},
+        "daphne": {"level": "WARNING"},
+        # At DEBUG botocore logs KMS response bodies, which carry plaintext data keys.
+        "botocore": {"level": "INFO"},
+        "urllib3": {"level": "INFO"},
+    },
 }

@@ -1,12 +1,37 @@
-"""The event catalogue: every WebSocket event name and the envelope, in one place."""
+"""The event catalogue: every WebSocket event name and payload builder, in one place.
+
+The emitter, the consumer, the JavaScript client (static/js/events.js is generated from
+EVENT_NAMES and checked by a test) and the tests all take names from here.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
+from config.money import money_str
+
 READY = "ready"
 ERROR = "error"
+PONG = "pong"
+SUBSCRIBED = "subscribed"
+UNSUBSCRIBED = "unsubscribed"
+PORTFOLIO_UPDATE = "portfolio:update"
+TRADE_EXECUTED = "trade:executed"
+TRADE_FAILED = "trade:failed"
+WATCHLIST_QUOTE = "watchlist:quote"
+
+SERVER_EVENTS = (
+    READY,
+    ERROR,
+    PONG,
+    SUBSCRIBED,
+    UNSUBSCRIBED,
+    PORTFOLIO_UPDATE,
+    TRADE_EXECUTED,
+    TRADE_FAILED,
+    WATCHLIST_QUOTE,
+)
 
 
 def now_iso() -> str:
@@ -19,3 +44,32 @@ def envelope(event: str, data: dict[str, Any]) -> dict[str, Any]:
 
 def error(code: str, message: str) -> dict[str, Any]:
     return envelope(ERROR, {"code": code, "message": message})
+
+
+def trade_executed(order: Any) -> dict[str, Any]:
+    """`trade:executed` data for an order (filled or partially filled)."""
+    return {
+        "order_id": str(order.id),
+        "client_order_id": order.client_order_id,
+        "broker": order.broker,
+        "symbol": order.symbol,
+        "side": order.side,
+        "qty": money_str(order.qty),
+        "price": money_str(order.avg_fill_price),
+        "fee": money_str(order.fee),
+        "status": order.status,
+        "filled_qty": money_str(order.filled_qty),
+    }
+
+
+def trade_failed(order: Any) -> dict[str, Any]:
+    """`trade:failed` data for an order the broker rejected or we could not submit."""
+    return {
+        "order_id": str(order.id),
+        "client_order_id": order.client_order_id,
+        "broker": order.broker,
+        "symbol": order.symbol,
+        "side": order.side,
+        "qty": money_str(order.qty),
+        "error": {"code": order.error_code, "message": order.error_message},
+    }

@@ -6,10 +6,12 @@ that expires after a few seconds, so a process that dies stops counting by itsel
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 import os
 import socket
+import threading
+import time
 import uuid
 from collections import Counter
 from typing import Any
@@ -23,45 +25,54 @@ SNAPSHOT_TTL_SECONDS = 5
 
 
 class ConnectionTracker:
-    """This process's sockets: accepted since start, and open now per user."""
+    """This process's sockets: accepted since start, and open now per user.
+
+    A daemon thread publishes the figures, so the publishing never depends on (or blocks)
+    the event loop that serves the sockets.
+    """
 
     def __init__(self) -> None:
         self.process_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.total = 0
         self.users: Counter[int] = Counter()
-        self._publisher: asyncio.Task[None] | None = None
+        self._lock = threading.Lock()
+        self._publisher: threading.Thread | None = None
 
     def opened(self, user_id: int) -> None:
-        self.total += 1
-        self.users[user_id] += 1
+        with self._lock:
+            self.total += 1
+            self.users[user_id] += 1
         self._ensure_publisher()
 
     def closed(self, user_id: int) -> None:
-        self.users[user_id] -= 1
-        if self.users[user_id] <= 0:
-            del self.users[user_id]
+        with self._lock:
+            self.users[user_id] -= 1
+            if self.users[user_id] <= 0:
+                del self.users[user_id]
 
     def snapshot(self) -> dict[str, Any]:
-        return {"total": self.total, "active": sum(self.users.values()), "users": sorted(self.users)}
+        with self._lock:
+            return {"total": self.total, "active": sum(self.users.values()), "users": sorted(self.users)}
 
     def _ensure_publisher(self) -> None:
-        if self._publisher is None or self._publisher.done():
-            self._publisher = asyncio.get_running_loop().create_task(self._publish_forever())
+        if self._publisher is None or not self._publisher.is_alive():
+            self._publisher = threading.Thread(target=self._publish_forever, daemon=True, name="tw-ws-stats")
+            self._publisher.start()
 
-    async def _publish_forever(self) -> None:
-        from redis.asyncio import Redis
+    def publish(self) -> None:
+        from config.redis import get_redis
 
-        client = Redis.from_url(settings.REDIS_URL, socket_timeout=settings.REDIS_SOCKET_TIMEOUT)
-        key = SNAPSHOT_KEY.format(self.process_id)
+        pipe = get_redis().pipeline(transaction=False)
+        pipe.set(SNAPSHOT_KEY.format(self.process_id), json.dumps(self.snapshot()), ex=SNAPSHOT_TTL_SECONDS)
+        pipe.sadd(PROCESSES_KEY, self.process_id)
+        pipe.execute()
+
+    def _publish_forever(self) -> None:
         while True:
-            try:
-                async with client.pipeline(transaction=False) as pipe:
-                    pipe.set(key, json.dumps(self.snapshot()), ex=SNAPSHOT_TTL_SECONDS)
-                    pipe.sadd(PROCESSES_KEY, self.process_id)
-                    await pipe.execute()
-            except Exception:  # noqa: BLE001, S110 - Redis away: /health reports it; retry next tick
-                pass
-            await asyncio.sleep(PUBLISH_SECONDS)
+            # Redis away: /health reports it; the next tick retries.
+            with contextlib.suppress(Exception):
+                self.publish()
+            time.sleep(PUBLISH_SECONDS)
 
 
 tracker = ConnectionTracker()

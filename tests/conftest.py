@@ -62,3 +62,17 @@ def cli(tmp_path_factory):
 
     assert run("migrate", "--noinput").returncode == 0
     return run
+
+
+@pytest.fixture(autouse=True)
+def _vault_key_in_tmp(settings, tmp_path_factory):
+    """Never write a key file into the repository's var/ during tests."""
+    settings.VAULT_LOCAL_KEY_FILE = str(tmp_path_factory.getbasetemp() / "vault.key")
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis():
+    """Each test starts with an empty Redis database (cache, login throttles, limiter buckets)."""
+    from config.redis import get_redis
+
+    get_redis().flushdb()

@@ -1,0 +1,38 @@
+"""Who may use which broker: feature flags, the allow-list and the premium tier (CONTRACT.md).
+
+The built-in paper broker talks to nothing outside, so the integration flags and the
+allow-list govern only real brokers; paper stays open to every tier.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from accounts.models import User
+from brokers.adapters.registry import BrokerSpec, allowed_keys, get_spec, requires_premium
+from config.errors import ApiError
+
+PAPER = "paper"
+
+
+def broker_spec_or_404(key: str) -> BrokerSpec:
+    try:
+        return get_spec(key)
+    except KeyError:
+        raise ApiError(404, "not_found", f"Unknown broker {key!r}.") from None
+
+
+def broker_access_check(*, user: User, spec: BrokerSpec) -> None:
+    """Raise the contract's 503/403 when `user` may not use `spec` now."""
+    if spec.key == PAPER:
+        return
+    if not settings.BROKER_INTEGRATIONS_ENABLED:
+        raise ApiError(503, "broker_integrations_disabled", "Broker integrations are turned off right now.")
+    if spec.key not in allowed_keys():
+        raise ApiError(403, "broker_not_allowed", f"{spec.name} is not enabled on this server.")
+    if requires_premium(spec) and not user.is_premium:
+        raise ApiError(403, "premium_required", "Broker integrations require the premium tier.")
+
+
+def broker_enabled(spec: BrokerSpec) -> bool:
+    return spec.key == PAPER or (settings.BROKER_INTEGRATIONS_ENABLED and spec.key in allowed_keys())

@@ -1,0 +1,76 @@
+"""Reads for the broker API: each user sees only their own rows; anything else is a 404."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+
+from accounts.models import User
+from brokers.adapters.base import OPEN_STATUSES
+from brokers.adapters.registry import BROKERS, requires_premium
+from brokers.gating import broker_enabled, broker_spec_or_404
+from brokers.models import BalanceSnapshot, BrokerConnection, Order, PositionSnapshot
+from config.errors import ApiError
+
+
+def broker_supported_list() -> list[dict[str, Any]]:
+    """The seven brokers as /api/brokers/supported lists them (aliases are not listed)."""
+    return [
+        {
+            "key": spec.key,
+            "name": spec.name,
+            "asset_classes": list(spec.asset_classes),
+            "order_types": [t.value for t in spec.order_types],
+            "bracket": spec.bracket,
+            "paper_trading": spec.paper_trading,
+            "auth": spec.auth,
+            "credential_fields": [{k: v for k, v in asdict(f).items()} for f in spec.credential_fields],
+            "rate_limit": {"requests": spec.rate_limit.requests, "per_seconds": spec.rate_limit.per_seconds},
+            "enabled": broker_enabled(spec),
+            "premium_required": requires_premium(spec),
+            "docs_url": spec.docs_url,
+        }
+        for spec in BROKERS.values()
+    ]
+
+
+def connection_get(*, user: User, broker: str) -> BrokerConnection:
+    spec = broker_spec_or_404(broker)
+    connection = BrokerConnection.objects.filter(user=user, broker=spec.key).first()
+    if connection is None:
+        raise ApiError(404, "not_found", f"{spec.name} is not connected.")
+    return connection
+
+
+def connection_list(*, user: User) -> QuerySet[BrokerConnection]:
+    return BrokerConnection.objects.filter(user=user).order_by("broker")
+
+
+def balance_latest(*, connection: BrokerConnection) -> BalanceSnapshot | None:
+    return BalanceSnapshot.objects.filter(connection=connection).order_by("-as_of").first()
+
+
+def position_list(*, connection: BrokerConnection) -> QuerySet[PositionSnapshot]:
+    return PositionSnapshot.objects.filter(connection=connection).order_by("symbol")
+
+
+def order_list(*, user: User, broker: str, status: str) -> QuerySet[Order]:
+    orders = Order.objects.filter(user=user, broker=broker).order_by("-created_at")
+    if status == "open":
+        return orders.filter(status__in=OPEN_STATUSES)
+    if status == "closed":
+        return orders.exclude(status__in=OPEN_STATUSES)
+    return orders
+
+
+def order_get(*, user: User, order_id: str) -> Order:
+    try:
+        order = Order.objects.filter(user=user, pk=order_id).first()
+    except ValidationError:  # not a UUID
+        order = None
+    if order is None:
+        raise ApiError(404, "not_found", "No such order.")
+    return order

@@ -1,0 +1,194 @@
+"""The broker, order and portfolio API: validate, call one service or selector, serialize."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from brokers import selectors
+from brokers.adapters.base import BrokerError
+from brokers.gating import broker_access_check, broker_spec_or_404
+from brokers.serializers import (
+    BalanceOut,
+    ConnectionConfigureIn,
+    ConnectionOut,
+    ConnectionTestIn,
+    ConnectionTestOut,
+    OrderIn,
+    OrderOut,
+    PositionOut,
+    SupportedBrokerOut,
+)
+from brokers.services.connections import (
+    INTERACTIVE_WAIT_SECONDS,
+    broker_error_response,
+    connection_configure,
+    connection_delete,
+    connection_refresh,
+    connection_test,
+    credentials_clean,
+    snapshot_is_stale,
+)
+from brokers.services.orders import OrderInput, order_cancel_request, order_place
+from brokers.services.portfolio import portfolio_get
+from config.errors import ApiError
+
+
+def _body_spec(request: Request) -> Any:
+    """The broker named in the body, gated before the rest of the body is validated."""
+    if not isinstance(request.data, dict):
+        raise ApiError(400, "bad_request", "Expected a JSON object.")
+    key = request.data.get("broker")
+    if not isinstance(key, str) or not key.strip():
+        raise ApiError(400, "invalid", "broker is required.", fields={"broker": ["This field is required."]})
+    spec = broker_spec_or_404(key)
+    broker_access_check(user=request.user, spec=spec)
+    return spec
+
+
+class SupportedBrokersView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list[Any] = []
+
+    @extend_schema(responses=SupportedBrokerOut(many=True))
+    def get(self, request: Request) -> Response:
+        return Response(selectors.broker_supported_list())
+
+
+class ConnectionTestView(APIView):
+    @extend_schema(request=ConnectionTestIn, responses=ConnectionTestOut)
+    def post(self, request: Request) -> Response:
+        spec = _body_spec(request)
+        data = ConnectionTestIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        credentials = credentials_clean(spec=spec, raw=data.validated_data["credentials"])
+        account = connection_test(
+            user=request.user, spec=spec, credentials=credentials, paper=data.validated_data["paper"]
+        )
+        return Response(
+            {"ok": True, "account": {"id": account.id, "currency": account.currency, "paper": account.paper}}
+        )
+
+
+class ConnectionConfigureView(APIView):
+    @extend_schema(request=ConnectionConfigureIn, responses={201: ConnectionOut})
+    def post(self, request: Request) -> Response:
+        spec = _body_spec(request)
+        data = ConnectionConfigureIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        credentials = credentials_clean(spec=spec, raw=data.validated_data["credentials"])
+        connection = connection_configure(
+            user=request.user,
+            spec=spec,
+            credentials=credentials,
+            paper=data.validated_data["paper"],
+            label=data.validated_data["label"],
+        )
+        return Response(ConnectionOut(connection).data, status=status.HTTP_201_CREATED)
+
+
+class ConnectionListView(APIView):
+    @extend_schema(responses=ConnectionOut(many=True))
+    def get(self, request: Request) -> Response:
+        return Response(ConnectionOut(selectors.connection_list(user=request.user), many=True).data)
+
+
+class ConnectionDetailView(APIView):
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, broker: str) -> Response:
+        connection_delete(connection=selectors.connection_get(user=request.user, broker=broker))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class BalanceView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("refresh", bool, description="Ask the broker now (rate-limited).")],
+        responses=BalanceOut,
+    )
+    def get(self, request: Request, broker: str) -> Response:
+        connection = selectors.connection_get(user=request.user, broker=broker)
+        snapshot = selectors.balance_latest(connection=connection)
+        if request.query_params.get("refresh") in {"1", "true"} or snapshot is None:
+            try:
+                snapshot = connection_refresh(connection=connection, wait=INTERACTIVE_WAIT_SECONDS)
+            except BrokerError as exc:
+                raise broker_error_response(exc) from None
+        stale = snapshot_is_stale(as_of=snapshot.as_of, poll_seconds=settings.BALANCE_POLL_SECONDS)
+        return Response(BalanceOut({**vars(snapshot), "broker": connection.broker, "stale": stale}).data)
+
+
+class PositionsView(APIView):
+    @extend_schema(responses=PositionOut(many=True))
+    def get(self, request: Request, broker: str) -> Response:
+        connection = selectors.connection_get(user=request.user, broker=broker)
+        return Response(PositionOut(selectors.position_list(connection=connection), many=True).data)
+
+
+class BrokerOrdersView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("status", str, enum=["open", "closed", "all"])],
+        responses=OrderOut(many=True),
+    )
+    def get(self, request: Request, broker: str) -> Response:
+        spec = broker_spec_or_404(broker)
+        wanted = request.query_params.get("status", "all")
+        if wanted not in {"open", "closed", "all"}:
+            raise ApiError(
+                400,
+                "invalid",
+                "status must be open, closed or all.",
+                fields={"status": ["Choose open, closed or all."]},
+            )
+        orders = selectors.order_list(user=request.user, broker=spec.key, status=wanted)
+        return Response(OrderOut(orders[:500], many=True).data)
+
+    @extend_schema(
+        request=OrderIn,
+        responses={202: OrderOut, 200: OrderOut},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+    )
+    def post(self, request: Request, broker: str) -> Response:
+        spec = broker_spec_or_404(broker)
+        broker_access_check(user=request.user, spec=spec)
+        connection = selectors.connection_get(user=request.user, broker=spec.key)
+        data = OrderIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        client_order_id = values.pop("client_order_id") or request.headers.get("Idempotency-Key") or None
+        order, created = order_place(
+            user=request.user, connection=connection, data=_order_input(values), client_order_id=client_order_id
+        )
+        return Response(OrderOut(order).data, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+
+
+def _order_input(values: dict[str, Any]) -> OrderInput:
+    take, stop = values.pop("take_profit"), values.pop("stop_loss")
+    return OrderInput(
+        **values,
+        take_profit_limit_price=take["limit_price"] if take else None,
+        stop_loss_stop_price=stop["stop_price"] if stop else None,
+        stop_loss_limit_price=stop["limit_price"] if stop else None,
+    )
+
+
+class OrderDetailView(APIView):
+    @extend_schema(responses=OrderOut)
+    def get(self, request: Request, order_id: str) -> Response:
+        return Response(OrderOut(selectors.order_get(user=request.user, order_id=order_id)).data)
+
+    @extend_schema(responses={202: OrderOut})
+    def delete(self, request: Request, order_id: str) -> Response:
+        order = order_cancel_request(order=selectors.order_get(user=request.user, order_id=order_id))
+        return Response(OrderOut(order).data, status=status.HTTP_202_ACCEPTED)
+
+
+class PortfolioView(APIView):
+    def get(self, request: Request) -> Response:
+        return Response(portfolio_get(user_id=request.user.pk))
