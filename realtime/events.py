@@ -73,3 +73,13 @@ def trade_failed(order: Any) -> dict[str, Any]:
         "qty": money_str(order.qty),
         "error": {"code": order.error_code, "message": order.error_message},
     }
+
+
+def watchlist_quote(quote: Any) -> dict[str, Any]:
+    """`watchlist:quote` data from a `brokers.adapters.base.Quote`."""
+    return {
+        "symbol": quote.symbol, "price": money_str(quote.price), "bid": money_str(quote.bid),
+        "ask": money_str(quote.ask), "change": money_str(quote.change), "change_pct": money_str(quote.change_pct),
+        "volume": money_str(quote.volume), "as_of": quote.as_of.isoformat().replace("+00:00", "Z"),
+        "source": quote.source,
+    }

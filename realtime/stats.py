@@ -35,6 +35,7 @@ class ConnectionTracker:
         self.process_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.total = 0
         self.users: Counter[int] = Counter()
+        self.symbols: Counter[str] = Counter()  # live subscriptions in this process
         self._lock = threading.Lock()
         self._publisher: threading.Thread | None = None
 
@@ -52,7 +53,19 @@ class ConnectionTracker:
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"total": self.total, "active": sum(self.users.values()), "users": sorted(self.users)}
+            return {"total": self.total, "active": sum(self.users.values()), "users": sorted(self.users),
+                    "symbols": sorted(self.symbols)}
+
+    def subscribed(self, symbols: list[str]) -> None:
+        with self._lock:
+            self.symbols.update(symbols)
+
+    def unsubscribed(self, symbols: list[str]) -> None:
+        with self._lock:
+            self.symbols.subtract(symbols)
+            for symbol in symbols:
+                if self.symbols[symbol] <= 0:
+                    del self.symbols[symbol]
 
     def _ensure_publisher(self) -> None:
         if self._publisher is None or not self._publisher.is_alive():
@@ -78,6 +91,27 @@ class ConnectionTracker:
 tracker = ConnectionTracker()
 
 
+def _live_snapshots() -> list[dict[str, Any]]:
+    """Every live web process's last snapshot; forgets processes whose snapshot expired."""
+    from config.redis import get_redis
+
+    client = get_redis()
+    ids = sorted(member.decode() for member in client.smembers(PROCESSES_KEY))
+    raw = client.mget([SNAPSHOT_KEY.format(pid) for pid in ids]) if ids else []
+    snapshots = []
+    for pid, blob in zip(ids, raw, strict=True):
+        if blob is None:
+            client.srem(PROCESSES_KEY, pid)  # that process is gone
+        else:
+            snapshots.append(json.loads(blob))
+    return snapshots
+
+
+def subscribed_symbols() -> set[str]:
+    """Symbols with a live subscriber in any web process (current within a few seconds)."""
+    return {symbol for snap in _live_snapshots() for symbol in snap.get("symbols", [])}
+
+
 def websocket_stats(*, uptime: float, redis_ok: bool) -> dict[str, Any]:
     """The /health `websocket` block, summed over every live web process."""
     figures = {
@@ -90,17 +124,8 @@ def websocket_stats(*, uptime: float, redis_ok: bool) -> dict[str, Any]:
     }
     if not redis_ok:
         return figures
-    from config.redis import get_redis
-
-    client = get_redis()
-    ids = sorted(member.decode() for member in client.smembers(PROCESSES_KEY))
-    raw = client.mget([SNAPSHOT_KEY.format(pid) for pid in ids]) if ids else []
     users: set[int] = set()
-    for pid, blob in zip(ids, raw, strict=True):
-        if blob is None:
-            client.srem(PROCESSES_KEY, pid)  # that process is gone
-            continue
-        snap = json.loads(blob)
+    for snap in _live_snapshots():
         figures["totalConnections"] += snap["total"]
         figures["activeConnections"] += snap["active"]
         users.update(snap["users"])
