@@ -1,4 +1,4 @@
-"""The demo account that `make run` ensures (CONTRACT.md "Demo"): premium, paper broker connected."""
+"""The demo account that `make run` ensures (CONTRACT.md "Demo"): premium, paper broker connected, a watchlist."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import secrets
 from accounts.models import Tier, User
 
 DEMO_EMAIL = "demo@example.com"
+DEMO_WATCHLIST = ("AAPL", "MSFT", "BTC/USD")
 
 
 def demo_ensure(*, password: str | None) -> tuple[User, str]:
@@ -14,6 +15,7 @@ def demo_ensure(*, password: str | None) -> tuple[User, str]:
     from brokers.adapters.registry import get_spec
     from brokers.models import BrokerConnection
     from brokers.services.connections import connection_configure
+    from watchlist.services import watchlist_symbol_add
 
     password = password or secrets.token_urlsafe(12)
     user, _ = User.objects.get_or_create(email=DEMO_EMAIL)
@@ -22,4 +24,6 @@ def demo_ensure(*, password: str | None) -> tuple[User, str]:
     user.save()
     if not BrokerConnection.objects.filter(user=user, broker="paper").exists():
         connection_configure(user=user, spec=get_spec("paper"), credentials={}, paper=True)
+    for symbol in DEMO_WATCHLIST:
+        watchlist_symbol_add(user=user, symbol=symbol)  # a symbol already on the list stays as it is
     return user, password

@@ -237,6 +237,11 @@ CELERY_BEAT_SCHEDULE = {
     "paper-match": {"task": "brokers.tasks.paper_match", "schedule": 1.0, "options": {"expires": 2}},
     "orders-reconcile": {"task": "brokers.tasks.orders_reconcile", "schedule": 30.0, "options": {"expires": 25}},
     "snapshots-prune": {"task": "brokers.tasks.snapshots_prune", "schedule": 3600.0, "options": {"expires": 600}},
+    "quotes-poll": {
+        "task": "watchlist.tasks.quotes_poll",
+        "schedule": QUOTE_POLL_SECONDS,
+        "options": {"expires": max(1.0, QUOTE_POLL_SECONDS)},
+    },
 }
 
 # --- Credential vault -----------------------------------------------------------

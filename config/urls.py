@@ -3,9 +3,11 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import views
+from realtime import views as realtime_views
 
 urlpatterns = [
     path("health", views.health, name="health"),
+    path("js/events.js", realtime_views.events_js, name="events-js"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("api/", include("brokers.urls")),

@@ -6,6 +6,7 @@ EVENT_NAMES and checked by a test) and the tests all take names from here.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +33,16 @@ SERVER_EVENTS = (
     TRADE_FAILED,
     WATCHLIST_QUOTE,
 )
+
+
+CLIENT_ACTIONS = ("subscribe", "unsubscribe", "ping")
+
+
+def js_module() -> str:
+    """`export const EVENTS = {...}` for static/js/realtime.js and the pages."""
+    names = {name: value for name, value in globals().items() if name.isupper() and value in SERVER_EVENTS}
+    body = ",\n".join(f"  {name}: {json.dumps(value)}" for name, value in sorted(names.items()))
+    return f"// Generated from realtime/events.py.\nexport const EVENTS = Object.freeze({{\n{body},\n}});\n"
 
 
 def now_iso() -> str:
@@ -78,8 +89,13 @@ def trade_failed(order: Any) -> dict[str, Any]:
 def watchlist_quote(quote: Any) -> dict[str, Any]:
     """`watchlist:quote` data from a `brokers.adapters.base.Quote`."""
     return {
-        "symbol": quote.symbol, "price": money_str(quote.price), "bid": money_str(quote.bid),
-        "ask": money_str(quote.ask), "change": money_str(quote.change), "change_pct": money_str(quote.change_pct),
-        "volume": money_str(quote.volume), "as_of": quote.as_of.isoformat().replace("+00:00", "Z"),
+        "symbol": quote.symbol,
+        "price": money_str(quote.price),
+        "bid": money_str(quote.bid),
+        "ask": money_str(quote.ask),
+        "change": money_str(quote.change),
+        "change_pct": money_str(quote.change_pct),
+        "volume": money_str(quote.volume),
+        "as_of": quote.as_of.isoformat().replace("+00:00", "Z"),
         "source": quote.source,
     }

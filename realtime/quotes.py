@@ -1,6 +1,6 @@
 """Quotes between the poller (Celery) and the web processes, through Redis.
 
-The poller publishes each cycle's changed quotes as ONE pub/sub message on QUOTES_CHANNEL;
+The poller publishes each cycle's changed quotes as ONE pub/sub message on `quotes_channel()`;
 every web process receives it once and fans it out to its own sockets (realtime.hub). The
 last quote of every symbol is kept in a hash, so a new subscriber gets it at once. Which
 symbols have a live subscriber is published by each web process (realtime.stats).
@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
 from brokers.adapters.base import Quote
 from config.redis import get_redis
 from realtime import events
 
-QUOTES_CHANNEL = "tw:quotes"
 LAST_QUOTES_KEY = "tw:quotes:last"
+
+
+@cache
+def quotes_channel() -> str:
+    """The pub/sub channel, named per Redis database: pub/sub ignores database numbers."""
+    return f"tw:quotes:{get_redis().connection_pool.connection_kwargs.get('db', 0)}"
 
 
 def _changed(quote: dict[str, Any], previous: bytes | None) -> bool:
@@ -39,7 +45,7 @@ def quotes_publish(quotes: Iterable[Quote]) -> int:
         return 0
     pipe = client.pipeline(transaction=False)
     pipe.hset(LAST_QUOTES_KEY, mapping={p["symbol"]: json.dumps(p) for p in changed})
-    pipe.publish(QUOTES_CHANNEL, json.dumps(changed))
+    pipe.publish(quotes_channel(), json.dumps(changed))
     pipe.execute()
     return len(changed)
 
@@ -51,3 +57,12 @@ def quotes_last(symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
         return {}
     raw = get_redis().hmget(LAST_QUOTES_KEY, wanted)
     return {s: json.loads(r) for s, r in zip(wanted, raw, strict=True) if r is not None}
+
+
+async def quotes_last_async(symbols: list[str]) -> dict[str, dict[str, Any]]:
+    """quotes_last for the event loop: the blocking Redis call runs in a worker thread."""
+    if not symbols:
+        return {}
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(quotes_last, thread_sensitive=False)(symbols)

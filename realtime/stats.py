@@ -53,8 +53,12 @@ class ConnectionTracker:
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"total": self.total, "active": sum(self.users.values()), "users": sorted(self.users),
-                    "symbols": sorted(self.symbols)}
+            return {
+                "total": self.total,
+                "active": sum(self.users.values()),
+                "users": sorted(self.users),
+                "symbols": sorted(self.symbols),
+            }
 
     def subscribed(self, symbols: list[str]) -> None:
         with self._lock:

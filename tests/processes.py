@@ -75,3 +75,31 @@ def asgi_server(env: dict[str, str], *, server: str = "daphne") -> Iterator[str]
 def get_json(url: str, **kwargs) -> tuple[int, dict]:
     response = httpx.get(url, timeout=10, **kwargs)
     return response.status_code, response.json()
+
+
+@contextlib.contextmanager
+def app_database(tmp_path: Path) -> Iterator[tuple[dict[str, str], str]]:
+    """A migrated SQLite file with the demo user; yields (env for servers, an API token of the demo user)."""
+    env = {
+        **os.environ,
+        "DATA_DIR": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path}/app.sqlite3",
+        "DEMO_PASSWORD": "demo-pass-123",
+    }
+
+    def manage(*args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=BASE_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return result.stdout
+
+    manage("migrate", "--noinput", "-v", "0")
+    manage("ensure_demo")
+    key = manage("create_api_token", "demo@example.com").strip().splitlines()[-1]
+    yield {k: env[k] for k in ("DATA_DIR", "DATABASE_URL")}, key

@@ -3,6 +3,7 @@ from django.core.management import call_command
 
 from accounts.models import User
 from brokers.models import BrokerConnection
+from watchlist.models import WatchlistItem
 
 pytestmark = pytest.mark.django_db
 
@@ -14,6 +15,7 @@ def test_it_creates_a_premium_demo_user_with_the_paper_broker(monkeypatch, capsy
     user = User.objects.get(email="demo@example.com")
     assert user.tier == "premium" and user.check_password("demo-pass-123")
     assert BrokerConnection.objects.filter(user=user, broker="paper", status="connected").count() == 1
+    assert list(WatchlistItem.objects.filter(user=user).values_list("symbol", flat=True)) == ["AAPL", "MSFT", "BTC/USD"]
     assert capsys.readouterr().out.strip().endswith("demo@example.com / demo-pass-123")
 
 

@@ -1,0 +1,97 @@
+"""Start the web servers a benchmark compares, each on its own loopback port, and stop them.
+
+Every server runs the same Django project with the same environment (settings module,
+database, Redis) and no access log, so only the server and its worker model differ.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from config.embedded import free_port
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+PY = sys.executable
+ASGI_APP = "config.asgi:application"
+WSGI_APP = "config.wsgi:application"
+
+
+def _daphne(port: int) -> list[str]:
+    return [PY, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), ASGI_APP]
+
+
+def _uvicorn(workers: int) -> Callable[[int], list[str]]:
+    def command(port: int) -> list[str]:
+        return [
+            *(PY, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)),
+            *("--lifespan", "off", "--no-access-log", "--log-level", "warning", ASGI_APP),
+        ]
+
+    return command
+
+
+def _gunicorn(port: int) -> list[str]:
+    return [PY, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}", "--log-level", "warning", WSGI_APP]
+
+
+# name -> (command for a port, what it is)
+SERVERS = {
+    "daphne": (_daphne, "Daphne, ASGI, 1 process"),
+    "uvicorn-w1": (_uvicorn(1), "uvicorn, ASGI, 1 process"),
+    "uvicorn-w2": (_uvicorn(2), "uvicorn, ASGI, --workers 2"),
+    "gunicorn-sync-w2": (_gunicorn, "gunicorn, WSGI, 2 sync workers"),
+}
+
+
+def _answers(url: str) -> bool:
+    with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
+        return response.status == 200
+    return False
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextlib.contextmanager
+def serving(name: str, *, env: dict[str, str], ready_path: str, log: Path, timeout: float = 60) -> Iterator[str]:
+    """Run server `name` until the block ends; yield its base URL once `ready_path` answers 200."""
+    command, _ = SERVERS[name]
+    port = free_port()
+    with log.open("ab") as out:
+        proc = subprocess.Popen(command(port), cwd=BASE_DIR, env=env, stdout=out, stderr=out, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while not (port_open(port) and _answers(base + ready_path)):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = log.read_text(errors="replace")[-800:] if log.exists() else ""
+                raise RuntimeError(f"{name} did not start (exit code {proc.poll()}): {tail}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    # The server was started in its own session: end any worker it left behind, and only those.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)

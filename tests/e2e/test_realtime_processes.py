@@ -1,0 +1,88 @@
+"""Real time across real processes: two Daphne servers sharing Redis, a reconnect storm."""
+
+import asyncio
+import json
+
+import httpx
+import pytest
+import websockets
+
+from realtime.quotes import quotes_publish
+from tests.processes import app_database, asgi_server, wait_for
+from tests.realtime.test_consumer import _quote
+
+pytestmark = pytest.mark.e2e
+
+
+async def _connect(base: str, key: str):
+    ws = await websockets.connect(
+        base.replace("http", "ws") + "/ws/", additional_headers={"Authorization": f"Token {key}"}, open_timeout=60
+    )
+    ready = json.loads(await asyncio.wait_for(ws.recv(), 30))
+    assert ready["event"] == "ready"
+    return ws
+
+
+async def _subscribe(ws, *symbols):
+    await ws.send(json.dumps({"action": "subscribe", "symbols": list(symbols)}))
+    reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    assert reply["event"] == "subscribed"
+
+
+async def _next_quote(ws, timeout=10):
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+        if message["event"] == "watchlist:quote":
+            return message["data"]
+
+
+def _health(base: str) -> dict:
+    return httpx.get(f"{base}/health", timeout=10).json()["websocket"]
+
+
+def test_a_quote_reaches_subscribers_on_two_processes_and_stats_are_summed(tmp_path):
+    with app_database(tmp_path) as (env, key), asgi_server(env) as one, asgi_server(env) as two:
+
+        async def scenario():
+            a, b, other = await _connect(one, key), await _connect(two, key), await _connect(two, key)
+            await _subscribe(a, "AAPL")
+            await _subscribe(b, "AAPL")
+            await _subscribe(other, "MSFT")
+            await asyncio.sleep(1.5)  # each server's quote subscription is live
+            await asyncio.to_thread(quotes_publish, [_quote("AAPL", "321.5")])
+            got = await asyncio.gather(_next_quote(a), _next_quote(b))
+            assert [q["price"] for q in got] == ["321.5", "321.5"]
+            with pytest.raises(TimeoutError):
+                await _next_quote(other, timeout=1)
+
+            stats = await asyncio.to_thread(
+                wait_for, lambda: (s := _health(one))["activeConnections"] == 3 and s, timeout=10, what="3 active"
+            )
+            assert stats["uniqueUsers"] == 1 and stats["totalConnections"] >= 3
+            await other.close()
+            stats = await asyncio.to_thread(
+                wait_for, lambda: (s := _health(two))["activeConnections"] == 2 and s, timeout=10, what="2 active"
+            )
+            assert stats["totalConnections"] >= 3  # accepted since start, not open now
+            await a.close()
+            await b.close()
+
+        asyncio.run(scenario())
+
+
+def test_a_reconnect_storm_of_1000_clients_all_succeeds(tmp_path):
+    with app_database(tmp_path) as (env, key), asgi_server(env) as base:
+
+        async def scenario():
+            sockets = await asyncio.gather(*(_connect(base, key) for _ in range(1000)))
+            assert len(sockets) == 1000
+            stats = await asyncio.to_thread(
+                wait_for,
+                lambda: (s := _health(base))["activeConnections"] == 1000 and s,
+                timeout=20,
+                what="1000 active",
+            )
+            assert stats["uniqueUsers"] == 1
+            await asyncio.gather(*(ws.close() for ws in sockets))
+
+        asyncio.run(scenario())
