@@ -22,7 +22,8 @@ def processes(host: str, port: str) -> dict[str, str]:
     py = sys.executable
     schedule = os.path.join(os.environ.get("DATA_DIR", str(BASE_DIR / "var")), "celerybeat-schedule")
     return {
-        "web": f"{py} -m daphne -b {host} -p {port} config.asgi:application",
+        # Daphne drops a socket not accepted within 5 s by default; a reconnect storm needs longer.
+        "web": f"{py} -m daphne -b {host} -p {port} --websocket_connect_timeout 30 config.asgi:application",
         "worker": f"{py} -m celery -A config worker -l INFO --concurrency 2 -n worker@%h",
         "beat": f"{py} -m celery -A config beat -l INFO -s {schedule}",
     }

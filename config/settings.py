@@ -123,6 +123,7 @@ if not REDIS_URL:
     )
 REDIS_MAX_CONNECTIONS = env_int("REDIS_MAX_CONNECTIONS", 1000, minimum=10)
 REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 2.0)
+CHANNEL_LAYER_CONNECTIONS = env_int("CHANNEL_LAYER_CONNECTIONS", 100, minimum=2)
 
 CACHES = {
     "default": {
@@ -135,11 +136,12 @@ CACHES = {
 
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "realtime.layers.BlockingRedisChannelLayer",
         "CONFIG": {
-            # redis-py caps an asyncio pool at 100 connections by default; a reconnect storm
-            # needs more than that at once, so the pool is sized deliberately.
-            "hosts": [{"address": REDIS_URL, "max_connections": REDIS_MAX_CONNECTIONS}],
+            # A reconnect storm runs more layer operations at once than any sane pool has
+            # connections: a bounded, blocking pool makes them queue instead of failing.
+            "hosts": [{"address": REDIS_URL, "max_connections": CHANNEL_LAYER_CONNECTIONS}],
+            "pool_timeout": env_float("CHANNEL_LAYER_POOL_TIMEOUT", 20.0),
             "prefix": "tw:asgi",
             "capacity": env_int("CHANNEL_CAPACITY", 200, minimum=10),
             "group_expiry": env_int("CHANNEL_GROUP_EXPIRY", 3600, minimum=60),

@@ -16,10 +16,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import threading
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import redis
 from django.conf import settings
 
 from realtime import events
@@ -65,23 +68,27 @@ class Outbox:
 
 
 class QuoteHub:
-    """This process's quote subscribers and its one Redis subscription."""
+    """This process's quote subscribers and its one Redis subscription.
+
+    The subscription lives in a daemon thread with a plain Redis client: it parses each
+    message off the event loop and hands it over with `call_soon_threadsafe`, and it never
+    depends on asyncio cancellation semantics to stop or restart.
+    """
 
     def __init__(self) -> None:
         self.subscribers: dict[str, set[Outbox]] = defaultdict(set)
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.listener: asyncio.Task[None] | None = None
-        self.subscribed = asyncio.Event()  # set while the Redis subscription is live
+        self.thread: threading.Thread | None = None
+        self.subscribed = threading.Event()  # set while the Redis subscription is live
         self.received = 0
 
     def _bind(self) -> None:
-        """Start the listener on the running loop (a test may run several loops in turn)."""
         loop = asyncio.get_running_loop()
-        if self.loop is not loop:
+        if self.loop is not loop:  # a test may run several loops in turn
             self.loop, self.subscribers = loop, defaultdict(set)
-            self.listener, self.subscribed = None, asyncio.Event()
-        if self.listener is None or self.listener.done():
-            self.listener = loop.create_task(self._listen())
+        if self.thread is None or not self.thread.is_alive():
+            self.thread = threading.Thread(target=self._listen, daemon=True, name="tw-quote-hub")
+            self.thread.start()
 
     def add(self, outbox: Outbox, symbols: list[str]) -> None:
         self._bind()
@@ -109,38 +116,42 @@ class QuoteHub:
             offered += len(members)
         return offered
 
-    async def _listen(self) -> None:
+    def _listen(self) -> None:
         delay = 0.1
         while True:
             try:
-                await self._listen_once()
+                self._listen_once()
                 delay = 0.1
             except Exception:
                 # Quotes published while Redis is away are lost; the next poll brings fresh ones.
                 logger.warning("quote subscription lost; reconnecting in %.1fs", delay, exc_info=True)
             finally:
                 self.subscribed.clear()
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                # redis-py's cleanup can swallow a cancellation; it must still end this loop.
-                raise asyncio.CancelledError
-            await asyncio.sleep(delay)
+            time.sleep(delay)
             delay = min(delay * 2, RECONNECT_MAX_SECONDS)
 
-    async def _listen_once(self) -> None:
-        from redis.asyncio import Redis
-
-        client = Redis.from_url(settings.REDIS_URL)
+    def _listen_once(self) -> None:
+        client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, health_check_interval=15)
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
         try:
-            async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
-                await pubsub.subscribe(quotes_channel())
-                self.subscribed.set()
-                async for message in pubsub.listen():
+            pubsub.subscribe(quotes_channel())
+            self.subscribed.set()
+            while True:
+                message = pubsub.get_message(timeout=1.0)
+                if message is not None:
                     self.received += 1
-                    self.dispatch(json.loads(message["data"]))
+                    self._hand_over(json.loads(message["data"]))
         finally:
             with contextlib.suppress(Exception):
-                await client.aclose()
+                pubsub.close()
+                client.close()
+
+    def _hand_over(self, quotes: list[dict[str, Any]]) -> None:
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed between the check and the call
+            loop.call_soon_threadsafe(self.dispatch, quotes)
 
 
 hub = QuoteHub()

@@ -52,7 +52,18 @@ def asgi_server(env: dict[str, str], *, server: str = "daphne") -> Iterator[str]
     """Serve config.asgi on a free loopback port with the given environment; yield its base URL."""
     port = free_port()
     if server == "daphne":
-        cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--websocket_connect_timeout",
+            "30",
+            "config.asgi:application",
+        ]
     else:
         cmd = [
             sys.executable,

@@ -51,7 +51,7 @@ async def _send(comm, payload) -> dict:
 
 
 async def _wait_for_hub():
-    await asyncio.wait_for(hub.subscribed.wait(), timeout=5)  # the subscription starts asynchronously
+    assert await asyncio.to_thread(hub.subscribed.wait, 5)  # the subscription starts in its thread
 
 
 def test_it_answers_ping_and_keeps_the_socket_open_after_bad_messages(user):
