@@ -106,6 +106,37 @@ class SupportedBrokerOut(serializers.Serializer):
     premium_required = serializers.BooleanField()
 
 
+# --- portfolio -------------------------------------------------------------------
+
+
+class SparkPointOut(serializers.Serializer):
+    t = serializers.DateTimeField()
+    v = serializers.CharField()
+
+
+class PortfolioBrokerOut(serializers.Serializer):
+    broker = serializers.CharField()
+    equity = serializers.CharField(allow_null=True)
+    cash = serializers.CharField(allow_null=True)
+    status = serializers.CharField()
+    as_of = serializers.DateTimeField(allow_null=True)
+    sparkline = SparkPointOut(many=True)
+
+
+class PortfolioOut(serializers.Serializer):
+    """Built by brokers.services.portfolio.portfolio_get; described here for the schema."""
+
+    currency = serializers.CharField()
+    total_value = serializers.CharField()
+    cash = serializers.CharField()
+    day_pnl = serializers.CharField()
+    day_pnl_pct = serializers.CharField()
+    active_bots = serializers.IntegerField()
+    brokers = PortfolioBrokerOut(many=True)
+    sparkline = SparkPointOut(many=True)
+    as_of = serializers.DateTimeField()
+
+
 # --- orders --------------------------------------------------------------------------
 
 

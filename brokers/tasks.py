@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 MAX_SUBMIT_RETRIES = 6
 RECONCILE_AFTER = timedelta(seconds=60)
 SNAPSHOT_RETENTION = timedelta(days=7)
+RECONCILE_BATCH = 500
 
 
 def _retry(task: Task, exc: BrokerError) -> Any:
@@ -92,15 +93,36 @@ def paper_match() -> int:
     return len(states)
 
 
+@shared_task(acks_late=True, expires=60)
+def order_refresh_task(order_id: str) -> None:
+    try:
+        order_services.order_refresh(order_id=order_id)
+    except BrokerError as exc:
+        logger.info("refresh of order %s failed: %s", order_id, exc.code)
+
+
+def _stale_ids(queryset: Any) -> list[str]:
+    cutoff = timezone.now() - RECONCILE_AFTER
+    return [str(pk) for pk in queryset.filter(updated_at__lt=cutoff).values_list("pk", flat=True)[:RECONCILE_BATCH]]
+
+
 @shared_task(expires=60)
 def orders_reconcile() -> int:
-    """Resubmit orders a lost task or a dead worker left behind; submission itself is at-most-once."""
-    cutoff = timezone.now() - RECONCILE_AFTER
-    stuck = Order.objects.filter(status__in=[OrderStatus.PENDING, OrderStatus.UNKNOWN], updated_at__lt=cutoff)
-    ids = [str(pk) for pk in stuck.values_list("pk", flat=True)[:500]]
-    for order_id in ids:
-        order_submit_task.delay(order_id)
-    return len(ids)
+    """Repair what a lost task, a dead worker or a missed report left behind.
+
+    Orders never sent (or sent with no answer) are submitted again, which is at-most-once;
+    requested cancels are re-sent; other open orders are re-read from the broker.
+    """
+    open_orders = Order.objects.filter(status__in=[OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED])
+    work = [
+        (order_submit_task, _stale_ids(Order.objects.filter(status__in=[OrderStatus.PENDING, OrderStatus.UNKNOWN]))),
+        (order_cancel_task, _stale_ids(open_orders.filter(cancel_requested=True))),
+        (order_refresh_task, _stale_ids(open_orders.filter(cancel_requested=False))),
+    ]
+    for task, ids in work:
+        for order_id in ids:
+            task.delay(order_id)
+    return sum(len(ids) for _, ids in work)
 
 
 @shared_task(expires=3600)

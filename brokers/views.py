@@ -23,6 +23,7 @@ from brokers.serializers import (
     ConnectionTestOut,
     OrderIn,
     OrderOut,
+    PortfolioOut,
     PositionOut,
     SupportedBrokerOut,
 )
@@ -190,5 +191,6 @@ class OrderDetailView(APIView):
 
 
 class PortfolioView(APIView):
+    @extend_schema(responses=PortfolioOut)
     def get(self, request: Request) -> Response:
         return Response(portfolio_get(user_id=request.user.pk))

@@ -37,6 +37,7 @@ def _beat(name: str) -> None:
 @worker_ready.connect
 def _start_heartbeat(sender: Any = None, **kwargs: Any) -> None:
     name = getattr(sender, "hostname", None) or f"{socket.gethostname()}:{os.getpid()}"
+    _stop.clear()  # a worker restarted in the same process beats again
     threading.Thread(target=_beat, args=(name,), daemon=True, name="tw-heartbeat").start()
 
 

@@ -21,4 +21,7 @@ class BlockingRedisChannelLayer(RedisChannelLayer):
     def create_pool(self, index: int) -> BlockingConnectionPool:
         host = dict(self.hosts[index])
         address = host.pop("address")
+        # The layer blocks up to brpop_timeout waiting for messages; redis-py's own read
+        # timeout must outlast it, or an idle socket's receive loop dies and events are lost.
+        host.setdefault("socket_timeout", self.brpop_timeout + 10)
         return BlockingConnectionPool.from_url(address, timeout=self.pool_timeout, **host)

@@ -253,6 +253,8 @@ def order_apply_state(*, order: Order, state: OrderState) -> Order:
     """Record what the broker says about `order` and emit the trade events it implies."""
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order.pk)
+        if not OrderStatus(order.status).is_open and OrderStatus(state.status).is_open:
+            return order  # a stale answer (e.g. the submit's reply after a fill was recorded)
         filled_before, status_before = order.filled_qty, order.status
         order.broker_order_id = state.broker_order_id or order.broker_order_id
         order.status = state.status
@@ -278,6 +280,19 @@ def order_sync_states(*, broker: str, states: list[OrderState]) -> int:
     return len(orders)
 
 
+def order_refresh(*, order_id: str) -> None:
+    """Ask the broker for an open order's state: repairs a fill whose report was missed."""
+    order = Order.objects.select_related("connection").get(pk=order_id)
+    if not OrderStatus(order.status).is_open or order.connection is None or not order.broker_order_id:
+        return
+    adapter = adapter_for(order.connection)
+    try:
+        state = adapter.get_order(order.broker_order_id)
+    finally:
+        adapter.close()
+    order_apply_state(order=order, state=state)
+
+
 # --- canceling ---------------------------------------------------------------------------
 
 
@@ -299,7 +314,10 @@ def order_cancel_request(*, order: Order) -> Order:
 def _enqueue_cancel(order_id: uuid.UUID) -> None:
     from brokers.tasks import order_cancel_task
 
-    order_cancel_task.delay(str(order_id))
+    try:
+        order_cancel_task.delay(str(order_id))
+    except Exception:  # the queue is away: the reconcile sweep re-sends requested cancels
+        logger.warning("could not queue the cancel of %s; the reconcile sweep will", order_id, exc_info=True)
 
 
 def order_cancel(*, order_id: str) -> None:

@@ -248,3 +248,56 @@ def test_the_portfolio_sums_the_snapshots(place, paper_client):
     assert body["currency"] == "USD" and body["brokers"][0]["broker"] == "paper"
     assert Decimal(body["cash"]) < Decimal(100000)  # the fill was snapshotted
     assert body["sparkline"] and all({"t", "v"} == set(p) for p in body["sparkline"])
+
+
+def test_a_late_open_answer_never_reopens_a_filled_order(place):
+    from dataclasses import replace
+
+    from brokers.services.orders import order_apply_state
+
+    order = _order(place({"symbol": "AAPL", "side": "buy", "type": "market", "qty": "1"}))
+    assert order.status == "filled"
+    adapter = PaperAdapter({}, paper=True, context=AdapterContext(user_id=order.user_id))
+    stale = replace(adapter.get_order(order.broker_order_id), status="submitted", filled_qty=Decimal(0))
+    order_apply_state(order=order, state=stale)
+    order.refresh_from_db()
+    assert order.status == "filled" and order.filled_qty == 1
+
+
+def test_the_sweep_resends_a_lost_cancel_and_repairs_a_missed_fill(place, paper_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from brokers.tasks import orders_reconcile
+
+    resting = _order(place({"symbol": "MSFT", "side": "buy", "type": "limit", "qty": "1", "limit_price": "1"}))
+    missed = _order(place({"symbol": "NVDA", "side": "buy", "type": "limit", "qty": "1", "limit_price": "1"}))
+    # A cancel whose task never reached the queue, and a fill whose report never arrived.
+    Order.objects.filter(pk=resting.pk).update(cancel_requested=True)
+    PaperOrder.objects.filter(pk=missed.broker_order_id).update(status="filled", filled_qty=1, avg_fill_price=1)
+    Order.objects.update(updated_at=timezone.now() - timedelta(minutes=5))
+    assert orders_reconcile() == 2
+    resting.refresh_from_db()
+    missed.refresh_from_db()
+    assert resting.status == "canceled" and missed.status == "filled"
+
+
+def test_a_cancel_that_cannot_be_queued_is_still_accepted(
+    place, paper_client, monkeypatch, django_capture_on_commit_callbacks
+):
+    from kombu.exceptions import OperationalError
+
+    from brokers.tasks import order_cancel_task
+
+    order = _order(place({"symbol": "MSFT", "side": "buy", "type": "limit", "qty": "1", "limit_price": "1"}))
+
+    def queue_down(*args, **kwargs):
+        raise OperationalError("Redis is away")
+
+    monkeypatch.setattr(order_cancel_task, "delay", queue_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = paper_client.delete(f"/api/orders/{order.pk}")
+    assert response.status_code == 202
+    order.refresh_from_db()
+    assert order.cancel_requested and order.status == "submitted"  # the sweep sends it later

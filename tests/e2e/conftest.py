@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ from celery.contrib.testing.worker import start_worker
 from celery.signals import task_postrun, task_prerun
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers, get_channel_layer
 from django.db import connection
+from django.utils.module_loading import import_string
 from rest_framework.test import APIClient
 
 from config.celery import app as celery_app
@@ -132,14 +134,14 @@ class UserEvents:
     def _run(self) -> None:
         try:
             run_async(self._listen())
-        except Exception as exc:  # noqa: BLE001 (any failure to listen is reported by __enter__)
-            self._failed = exc
+        except Exception as exc:  # noqa: BLE001 (reported by __enter__ and wait)
+            with self._changed:
+                self._failed = exc
+                self._changed.notify_all()
             self._ready.set()
 
     async def _listen(self) -> None:
-        # Its own layer instance: receive buffers belong to one event loop, and the worker's
-        # publishes use the process-wide instance from other loops.
-        layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+        layer = _listening_layer()
         self.channel = await layer.new_channel()
         await layer.group_add(self.group, self.channel)
         self._ready.set()
@@ -154,8 +156,13 @@ class UserEvents:
             await layer.group_discard(self.group, self.channel)
             await layer.close_pools()
 
+    def _check_alive(self) -> None:
+        if self._failed is not None:
+            raise AssertionError(f"the listener on {self.group} died: {self._failed!r}") from self._failed
+
     def all(self, event: str, match: Callable[[dict[str, Any]], bool] = lambda data: True) -> list[Received]:
         with self._changed:
+            self._check_alive()
             return [r for r in self._received if r.event == event and match(r.data)]
 
     def wait(
@@ -166,11 +173,22 @@ class UserEvents:
         with self._changed:
             while not (found := [r for r in self._received if r.event == event and match(r.data)]):
                 left = deadline - time.monotonic()
+                self._check_alive()
                 if left <= 0:
                     seen = [(r.event, r.data.get("order_id")) for r in self._received]
                     raise AssertionError(f"no {event} within {timeout}s; received {seen}")
                 self._changed.wait(left)
         return found[0]
+
+
+def _listening_layer() -> Any:
+    """A layer instance of the app's configuration, for the listener alone.
+
+    Its own instance because receive buffers belong to one event loop (the worker publishes
+    through the process-wide instance from other loops).
+    """
+    layer = channel_layers.configs[DEFAULT_CHANNEL_LAYER]
+    return import_string(layer["BACKEND"])(**copy.deepcopy(layer.get("CONFIG", {})))
 
 
 @pytest.fixture

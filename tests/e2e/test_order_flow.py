@@ -8,6 +8,7 @@ Beat is not running: the tests queue `paper_match` themselves, through the broke
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 import time
@@ -19,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from channels.testing import WebsocketCommunicator
 from django.core.management import call_command
 from django.test import Client
 from rest_framework.test import APIClient
@@ -29,7 +31,9 @@ from brokers.adapters.paper.market import market_quote
 from brokers.adapters.paper.universe import LISTINGS
 from brokers.models import Order, PaperOrder, PaperPosition
 from brokers.tasks import order_submit_task, paper_match
+from config.asgi import application
 from config.redis import get_redis
+from tests.asyncio import run_async
 from tests.e2e.conftest import GatedAPIClient, UserEvents, celery_worker, db_turn
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -68,7 +72,8 @@ def _signed_up(tier: str) -> APIClient:
     out = io.StringIO()
     call_command("create_api_token", email, stdout=out)
     client = GatedAPIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {out.getvalue().strip().splitlines()[-1]}")
+    client.token = out.getvalue().strip().splitlines()[-1]
+    client.credentials(HTTP_AUTHORIZATION=f"Token {client.token}")
     client.user = User.objects.get(email=email)
     assert client.user.tier == tier
     return client
@@ -384,3 +389,26 @@ def test_it_rejects_an_order_beyond_the_cash_with_insufficient_funds(worker, use
     assert events.all("trade:executed") == []
     assert client.get("/api/brokers/user/paper/positions").json() == []
     assert _cash(client) == START_CASH
+
+
+# --- a quiet socket ------------------------------------------------------------------------------
+
+
+def test_it_delivers_a_fill_to_a_socket_that_was_quiet_for_a_while(worker):
+    client = _account(Tier.PREMIUM)
+    _configure_paper(client)
+
+    async def scenario() -> None:
+        headers = [(b"authorization", f"Token {client.token}".encode()), (b"origin", b"http://127.0.0.1")]
+        socket = WebsocketCommunicator(application, "/ws/", headers=headers)
+        connected, _ = await socket.connect(timeout=10)
+        assert connected
+        assert (await socket.receive_json_from(timeout=5))["event"] == "ready"
+        await asyncio.sleep(6)  # a user reading the page: nothing to send either way
+        order = await asyncio.to_thread(_place, client, symbol="AAPL", side="buy", type="market", qty="1")
+        while (message := await socket.receive_json_from(timeout=EVENT_DEADLINE + 3))["event"] != "trade:executed":
+            pass
+        assert message["data"]["order_id"] == order["id"]
+        await socket.disconnect()
+
+    run_async(scenario())
