@@ -10,8 +10,9 @@ import bench
 
 
 def benchmarks() -> list[str]:
-    """The benchmark modules of this package: every module whose name has no leading underscore."""
-    return sorted(module.name for module in pkgutil.iter_modules(bench.__path__) if not module.name.startswith("_"))
+    """The benchmarks: every module (not subpackage) of this package without a leading underscore."""
+    found = pkgutil.iter_modules(bench.__path__)
+    return sorted(module.name for module in found if not module.ispkg and not module.name.startswith("_"))
 
 
 def main(argv: list[str]) -> int:

@@ -23,11 +23,11 @@ class Fixture:
     connection_id: int
 
 
-def environment(*, data_dir: str, redis_url: str) -> dict[str, str]:
+def environment(*, data_dir: str, redis_url: str, settings: str = "bench._settings") -> dict[str, str]:
     """The environment every process of the benchmark runs with (this one and the servers)."""
     return {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "bench._settings",
+        "DJANGO_SETTINGS_MODULE": settings,
         "DATA_DIR": data_dir,
         "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{data_dir}/bench.sqlite3",
         "REDIS_URL": redis_url,

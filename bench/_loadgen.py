@@ -133,12 +133,14 @@ async def run(url: str, *, concurrency: int, warmup: float, duration: float, hea
         "concurrency": concurrency,
         "duration_s": duration,
         "requests": len(measured),
+        "requests_with_warmup": len(record),
         "rps": round(len(measured) / duration, 1),
         "p50_ms": round(_percentile(latencies, 0.50) * 1000, 2),
         "p99_ms": round(_percentile(latencies, 0.99) * 1000, 2),
         "statuses": statuses,
         "connection_errors": len(errors),
         "abandoned": len(pending),
+        "generator_cpu_s": round(time.process_time(), 3),
     }
 
 

@@ -15,7 +15,10 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 from config.embedded import free_port
 
@@ -64,9 +67,25 @@ def port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+@dataclass(frozen=True)
+class Running:
+    url: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server and all its worker processes."""
+        root = psutil.Process(self.pid)
+        total = 0.0
+        for process in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
+
+
 @contextlib.contextmanager
-def serving(name: str, *, env: dict[str, str], ready_path: str, log: Path, timeout: float = 60) -> Iterator[str]:
-    """Run server `name` until the block ends; yield its base URL once `ready_path` answers 200."""
+def serving(name: str, *, env: dict[str, str], ready_path: str, log: Path, timeout: float = 60) -> Iterator[Running]:
+    """Run server `name` until the block ends; yield it once `ready_path` answers 200."""
     command, _ = SERVERS[name]
     port = free_port()
     with log.open("ab") as out:
@@ -79,7 +98,7 @@ def serving(name: str, *, env: dict[str, str], ready_path: str, log: Path, timeo
                 tail = log.read_text(errors="replace")[-800:] if log.exists() else ""
                 raise RuntimeError(f"{name} did not start (exit code {proc.poll()}): {tail}")
             time.sleep(0.2)
-        yield base
+        yield Running(url=base, pid=proc.pid)
     finally:
         _stop(proc)
 

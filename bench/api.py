@@ -28,6 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from bench._fixture import BARE_PATH, Fixture, cleanup, environment, prepare, snapshot_count
 from bench._servers import BASE_DIR, PY, SERVERS, port_open, serving
 from config.embedded import free_port, redis_url
@@ -50,6 +52,12 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=5.0, help="measured seconds per load (default 5)")
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each (default 1)")
     parser.add_argument("--concurrency", type=int, default=48, help="open connections (default 48)")
+    parser.add_argument(
+        "--settings",
+        default="bench._settings",
+        help="Django settings module for every process (default bench._settings); to measure a change "
+        "before making it, point this at a module that imports bench._settings and overrides it",
+    )
     args = parser.parse_args(argv)
     args.servers = [name.strip() for name in args.servers.split(",") if name.strip()]
     unknown = set(args.servers) - set(SERVERS)
@@ -94,16 +102,33 @@ def _generator_ceiling(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _server(name: str, *, env: dict[str, str], fixture: Fixture, args: argparse.Namespace, log: Path) -> dict[str, Any]:
-    """The three loads against one server; the balance load is bracketed by snapshot counts."""
+    """The three loads against one server; the balance load is bracketed by snapshot counts.
+
+    Besides the client's view (req/s, latency) each row has the server's own CPU time per
+    request, which stays meaningful when other work shares the machine.
+    """
     results: dict[str, Any] = {}
     headers = [f"Authorization: Token {fixture.token}"]
-    with serving(name, env=env, ready_path=BARE_PATH, log=log) as base:
+    with serving(name, env=env, ready_path=BARE_PATH, log=log) as server:
         for endpoint, path in ENDPOINTS.items():
-            before = snapshot_count(fixture)
-            results[endpoint] = _load(base + path, args, headers=headers)
-            results[endpoint]["balance_snapshots"] = {"before": before, "after": snapshot_count(fixture)}
-            print(f"  {name:<17} {endpoint:<11} {results[endpoint]['rps']:>8,.0f} req/s", flush=True)
+            before, cpu, busy, wall = snapshot_count(fixture), server.cpu_seconds(), _busy_seconds(), time.monotonic()
+            row = _load(server.url + path, args, headers=headers)
+            cpu = server.cpu_seconds() - cpu
+            row["server_cpu_ms_per_request"] = round(cpu * 1000 / max(1, row["requests_with_warmup"]), 3)
+            # CPU the rest of the machine used meanwhile (other work here skews every figure but the one above).
+            others = _busy_seconds() - busy - cpu - row["generator_cpu_s"]
+            row["background_cores"] = round(max(0.0, others) / (time.monotonic() - wall), 2)
+            row["balance_snapshots"] = {"before": before, "after": snapshot_count(fixture)}
+            results[endpoint] = row
+            print(f"  {name:<17} {endpoint:<11} {row['rps']:>8,.0f} req/s", flush=True)
     return results
+
+
+def _busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (all cores, all processes)."""
+    times = psutil.cpu_times()._asdict()
+    idle = ("idle", "iowait", "guest", "guest_nice")  # guest time is already inside user time
+    return sum(value for name, value in times.items() if name not in idle)
 
 
 def _verdicts(servers: dict[str, dict[str, Any]]) -> None:
@@ -138,27 +163,36 @@ def _problems(servers: dict[str, dict[str, Any]]) -> list[str]:
     return found
 
 
+_COLUMNS = "server            endpoint       req/s  p50 ms  p99 ms  API/bare  CPU ms/req  busy elsewhere  target"
+
+
+def _print_row(name: str, endpoint: str, row: dict[str, Any]) -> None:
+    share = f"{row['share_of_bare']:.2f}" if "share_of_bare" in row else ""
+    verdict = {True: "met", False: "missed"}.get(row.get("meets_target"), "")
+    print(
+        f"{name:<17} {endpoint:<11} {row['rps']:>8,.0f} {row['p50_ms']:>7.1f} {row['p99_ms']:>7.1f} {share:>9} "
+        f"{row['server_cpu_ms_per_request']:>11.2f} {row['background_cores']:>9.2f} cores  {verdict}"
+    )
+
+
 def _print_report(report: dict[str, Any]) -> None:
     ceiling = report["generator_ceiling"]
     print(
         f"\nLoad generator ceiling (trivial asyncio server, {ceiling['concurrency']} connections): "
         f"{ceiling['rps']:,.0f} req/s, p50 {ceiling['p50_ms']} ms, p99 {ceiling['p99_ms']} ms"
     )
-    print(f"\n{'server':<17} {'endpoint':<11} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'API/bare':>9}  target")
+    print(f"\n{_COLUMNS}")
     for name, results in report["servers"].items():
         if "error" in results:
             print(f"{name:<17} failed: {results['error']}")
             continue
         for endpoint, row in results.items():
-            share = f"{row['share_of_bare']:.2f}" if "share_of_bare" in row else ""
-            verdict = {True: "met", False: "missed"}.get(row.get("meets_target"), "")
-            print(
-                f"{name:<17} {endpoint:<11} {row['rps']:>8,.0f} {row['p50_ms']:>7.1f} {row['p99_ms']:>7.1f} "
-                f"{share:>9}  {verdict}"
-            )
+            _print_row(name, endpoint, row)
     print(
         f"\nTarget per API row: >= {TARGET_RPS:,} req/s, p99 <= {TARGET_P99_MS:.0f} ms, "
-        f"API/bare >= {1 / TARGET_SLOWDOWN:.2f} (within {TARGET_SLOWDOWN}x of the bare view)."
+        f"API/bare >= {1 / TARGET_SLOWDOWN:.2f} (within {TARGET_SLOWDOWN}x of the bare view). "
+        "CPU ms/req: the server's own CPU time per request, all its processes. "
+        "Busy elsewhere: CPU other processes used meanwhile (anything but 0 skews req/s and latency)."
     )
     for name, results in report["servers"].items():
         if "balance" in results:
@@ -182,7 +216,7 @@ def main(argv: list[str]) -> int:
     args = _arguments(argv)
     started = time.monotonic()
     with redis_url() as url, tempfile.TemporaryDirectory(prefix="tradewire-bench-") as scratch:
-        env = environment(data_dir=scratch, redis_url=url)
+        env = environment(data_dir=scratch, redis_url=url, settings=args.settings)
         fixture = prepare(env)
         try:
             ceiling = _generator_ceiling(args)
@@ -191,7 +225,7 @@ def main(argv: list[str]) -> int:
                 try:
                     log = Path(scratch) / f"{name}.log"
                     servers[name] = _server(name, env=env, fixture=fixture, args=args, log=log)
-                except RuntimeError as exc:
+                except (RuntimeError, subprocess.SubprocessError, ValueError) as exc:
                     servers[name] = {"error": str(exc)}
         finally:
             cleanup(fixture)
@@ -201,7 +235,8 @@ def main(argv: list[str]) -> int:
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "seconds": round(time.monotonic() - started, 1),
         "machine": _machine(env),
-        "settings": {k: getattr(args, k) for k in ("duration", "warmup", "concurrency")},
+        "settings": {k: getattr(args, k) for k in ("duration", "warmup", "concurrency", "settings")},
+        "environment": {k: os.environ[k] for k in ("DB_CONN_MAX_AGE",) if k in os.environ},
         "servers_described": {name: SERVERS[name][1] for name in args.servers},
         "endpoints": ENDPOINTS,
         "generator_ceiling": ceiling,
