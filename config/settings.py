@@ -228,6 +228,7 @@ BROKER_TIMEOUT_SECONDS = env_float("BROKER_TIMEOUT_SECONDS", 15.0)
 # --- Polling (Celery beat) -------------------------------------------------------
 BALANCE_POLL_SECONDS = env_int("BALANCE_POLL_SECONDS", 30, minimum=1)
 QUOTE_POLL_SECONDS = env_float("QUOTE_POLL_SECONDS", 1.0)
+MARKET_DATA_SOURCE = env_str("MARKET_DATA_SOURCE", "paper")  # a key of watchlist.marketdata.SOURCES or a dotted path
 # Exactly one beat process. Every periodic task expires, so a stopped worker never comes
 # back to a pile of stale polls.
 CELERY_BEAT_SCHEDULE = {

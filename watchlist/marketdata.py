@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import ClassVar, Protocol, runtime_checkable
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
@@ -20,10 +21,8 @@ from brokers.adapters.paper import market_quotes
 from brokers.adapters.paper.universe import validate_symbol
 from brokers.adapters.registry import RateLimit
 from brokers.ratelimit import acquire
-from config.env import env_str
 
 # Belongs in config/settings.py with the other knobs; read here until it moves there.
-MARKET_DATA_SOURCE = env_str("MARKET_DATA_SOURCE", "paper")
 
 SOURCES: dict[str, str] = {"paper": "watchlist.marketdata.PaperMarketData"}
 
@@ -78,7 +77,8 @@ def _load(path: str) -> MarketDataSource:
 
 def market_data_source() -> MarketDataSource:
     """The configured source (one shared instance per process)."""
-    return _load(SOURCES.get(MARKET_DATA_SOURCE, MARKET_DATA_SOURCE))
+    name = settings.MARKET_DATA_SOURCE
+    return _load(SOURCES.get(name, name))
 
 
 def symbol_validate(symbol: str) -> str:

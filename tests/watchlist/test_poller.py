@@ -57,8 +57,8 @@ def _iso(at: datetime) -> str:
 
 
 @pytest.fixture
-def source(monkeypatch) -> FrozenPaper:
-    monkeypatch.setattr(marketdata, "MARKET_DATA_SOURCE", f"{__name__}.FrozenPaper")
+def source(monkeypatch, settings) -> FrozenPaper:
+    settings.MARKET_DATA_SOURCE = f"{__name__}.FrozenPaper"
     return marketdata.market_data_source()
 
 
@@ -157,9 +157,9 @@ def test_it_logs_and_skips_a_cycle_the_rate_limiter_refuses(source, subscriber, 
     assert "rate_limited" in caplog.text
 
 
-def test_it_logs_a_dead_source_instead_of_raising(monkeypatch, subscriber, user, caplog):
+def test_it_logs_a_dead_source_instead_of_raising(monkeypatch, settings, subscriber, user, caplog):
     watchlist_symbol_add(user=user, symbol="AAPL")  # validated by the paper market
-    monkeypatch.setattr(marketdata, "MARKET_DATA_SOURCE", f"{__name__}.DeadSource")
+    settings.MARKET_DATA_SOURCE = f"{__name__}.DeadSource"
     with caplog.at_level(logging.WARNING, logger="watchlist.tasks"):
         assert quotes_poll() == 0
     assert "market data feed is down" in caplog.text
@@ -176,11 +176,11 @@ def test_it_skips_a_cycle_while_another_holds_the_lock(source, subscriber, user)
     assert len(subscriber()) == 1
 
 
-def test_it_names_sources_by_key_or_dotted_path_and_refuses_anything_else(monkeypatch):
+def test_it_names_sources_by_key_or_dotted_path_and_refuses_anything_else(settings):
     assert isinstance(marketdata.market_data_source(), PaperMarketData)
-    monkeypatch.setattr(marketdata, "MARKET_DATA_SOURCE", f"{__name__}.DeadSource")
+    settings.MARKET_DATA_SOURCE = f"{__name__}.DeadSource"
     assert isinstance(marketdata.market_data_source(), MarketDataSource)
     for wrong in ("alpaca", f"{__name__}.FROZEN"):
-        monkeypatch.setattr(marketdata, "MARKET_DATA_SOURCE", wrong)
+        settings.MARKET_DATA_SOURCE = wrong
         with pytest.raises(ImproperlyConfigured):
             marketdata.market_data_source()
