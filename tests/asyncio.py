@@ -19,5 +19,23 @@ async def _with_cleanup(coro: Coroutine[Any, Any, Any]) -> Any:
         await database_sync_to_async(connections.close_all)()
 
 
+TEARDOWN_SECONDS = 3.0
+
+
 def run_async(coro: Coroutine[Any, Any, Any]) -> Any:
-    return asyncio.run(_with_cleanup(coro))
+    """Like asyncio.run, but the teardown is bounded.
+
+    Some library tasks left running (the channel layer's blocking receive) can swallow a
+    cancellation; asyncio.run would then wait for them forever. Give them a few seconds.
+    """
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(_with_cleanup(coro))
+    finally:
+        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.wait(pending, timeout=TEARDOWN_SECONDS))
+        loop.run_until_complete(asyncio.wait_for(loop.shutdown_asyncgens(), TEARDOWN_SECONDS))
+        loop.close()
