@@ -6,6 +6,7 @@ import contextlib
 import os
 import platform
 import random
+import signal
 import tempfile
 import time
 from collections import Counter
@@ -54,6 +55,20 @@ def app_context(logs: Path) -> Iterator[Context]:
             for old in logs.glob("*.log"):
                 old.unlink()
             yield Context(env=env, token=token, redis_url=url, logs=logs)
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Ctrl-C and SIGTERM both unwind as KeyboardInterrupt, so every `finally` stops what it started
+    (a driver killed outright still takes its children along: see child_setup)."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 class Prices:

@@ -214,8 +214,8 @@ class Publisher:
                 await self.layer.group_send(group_name(q.symbol), {"type": "quote.frame", "text": frame})
         elif self.redis is not None:
             self.redis.publish(self.server.channel, json.dumps([events.watchlist_quote(q) for q in quotes]))
-        else:
-            quotes_publish(quotes)  # the app's own path: store the last quote, one pub/sub message
+        elif quotes_publish(quotes) != len(quotes):  # the app's own path: store, then ONE pub/sub message
+            raise RuntimeError("quotes_publish skipped a quote: its price did not change")
         return str(events.watchlist_quote(quotes[0])["as_of"])
 
     async def close(self) -> None:

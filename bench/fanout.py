@@ -37,6 +37,7 @@ from bench._fanout_common import (
     percentile,
     progress,
     say,
+    stop_on_signals,
     wait_for_quiet,
 )
 from bench._fanout_pool import ClientPool
@@ -235,8 +236,7 @@ def _print(report: dict[str, Any]) -> None:
         say(f"  {kind}: {verdict}")
 
 
-def main(argv: list[str]) -> int:
-    args = _arguments(argv)
+def _run(args: argparse.Namespace) -> dict[str, Any]:
     deadline = time.monotonic() + args.budget
     report: dict[str, Any] = {"settings": {**vars(args), "symbol": SYMBOL}, "machine": machine(), "servers": {}}
     say(f"fan-out: {len(args.servers)} servers x N={args.sizes}, {args.processes} client processes, "
@@ -253,6 +253,17 @@ def main(argv: list[str]) -> int:
     report["elapsed_s"] = round(time.monotonic() - deadline + args.budget, 1)
     _ratios(report["servers"])
     report["verdicts"] = _verdicts(report["servers"])
+    return report
+
+
+def main(argv: list[str]) -> int:
+    args = _arguments(argv)
+    try:
+        with stop_on_signals():
+            report = _run(args)
+    except KeyboardInterrupt:
+        say("\ninterrupted: every server and client process started was stopped; no results written")
+        return 130
     _print(report)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")

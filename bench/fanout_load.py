@@ -33,11 +33,13 @@ from bench._fanout_common import (
     machine,
     ms,
     percentile,
+    progress,
     say,
+    stop_on_signals,
     wait_for_quiet,
 )
 from bench._fanout_pool import ClientPool
-from bench._fanout_servers import BASE_DIR, Publisher, Server, serving
+from bench._fanout_servers import BASE_DIR, KINDS, Publisher, Server, serving
 
 RESULTS = BASE_DIR / "bench" / "results" / "fanout_load.json"
 SERVERS = ("websockets", "tradewire-uvicorn", "tradewire-daphne")
@@ -164,6 +166,7 @@ def _stamp(as_of: str) -> float:
 async def _server(kind: str, ctx: Any, args: argparse.Namespace) -> dict[str, Any]:
     names = symbols(args.symbols)
     app = PROBE_APP if kind.startswith("tradewire") else ""
+    progress(f"{kind}: {KINDS[kind]}")
     with serving(kind, env=ctx.env, log=ctx.logs / f"{kind}.log", app=app) as server:
         pool = await ClientPool.start(
             server.url, symbols=names, token=ctx.token, processes=args.processes,
@@ -174,28 +177,30 @@ async def _server(kind: str, ctx: Any, args: argparse.Namespace) -> dict[str, An
             started = time.monotonic()
             answers = await pool.connect(args.clients, batch=args.batch, timeout=240)
             connect_s = round(time.monotonic() - started, 1)
+            progress(f"  {sum(a['open'] for a in answers):,} sockets open after {connect_s} s")
             await pool.reset(time.time())
             await _ticks(publisher, names, count=int(args.warmup * args.rate), rate=args.rate)
             ticks = int(args.duration * args.rate)
             result = {"load": await _window(server, pool, publisher, names, ticks=ticks, rate=args.rate, args=args)}
             result["load"].update(connect_s=connect_s, extensions=answers[0]["extensions"])
-            _say_row(kind, result["load"])
+            _say_row(f"{args.rate:g} tick/s", result["load"])
             if kind == "websockets":
                 for factor in args.ramp:  # the client ceiling: how far past 1x the clients keep up
                     rate = factor * args.rate
                     row = await _window(server, pool, publisher, names, ticks=int(5 * rate), rate=rate, args=args)
                     result[f"ramp_{factor:g}x"] = row
-                    _say_row(f"{kind} {factor:g}x", row)
+                    _say_row(f"{factor:g}x ({rate:g} ticks/s, client ceiling)", row)
             return result
         finally:
             await pool.close()
             await publisher.close()
+            progress("  clients stopped")
 
 
 def _say_row(label: str, row: dict[str, Any]) -> None:
-    say(
-        f"  {label:<20} {row['frames_per_s']:>8,} frames/s  p50 {row['p50_ms']:>7.1f} ms  p99 {row['p99_ms']:>7.1f} ms"
-        f"  dropped {row['dropped']:,}  server {row['cpu_cores']['server']:.2f} cores,"
+    progress(
+        f"  {label}: {row['frames_per_s']:,} frames/s, p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms,"
+        f" dropped {row['dropped']:,}; server {row['cpu_cores']['server']:.2f} cores,"
         f" clients {row['cpu_cores']['clients']:.2f} cores"
     )
 
@@ -245,13 +250,14 @@ def _print(report: dict[str, Any]) -> None:
         say(f"  {kind}: {verdict}")
 
 
-def main(argv: list[str]) -> int:
-    args = _arguments(argv)
+def _run(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {"settings": vars(args), "machine": machine(), "servers": {}}
     say(f"fan-out load: {args.clients:,} clients x {args.symbols} symbols for {args.duration} s, "
         f"{args.processes} client processes, clients offer compression={args.compression}")  # fmt: skip
     report["background_cores_at_start"] = wait_for_quiet(args.quiet_wait)
+    started = time.monotonic()
     with app_context(RESULTS.parent / "fanout_load_logs") as ctx:
+        progress("scratch database ready")
         report["symbols"] = symbols(args.symbols)
         for kind in args.servers:
             try:
@@ -259,7 +265,19 @@ def main(argv: list[str]) -> int:
             except (RuntimeError, OSError, TimeoutError) as exc:
                 report["servers"][kind] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
                 say(f"  {kind}: FAILED {report['servers'][kind]['error']}")
+    report["elapsed_s"] = round(time.monotonic() - started, 1)
     report["verdicts"] = _verdicts(report["servers"])
+    return report
+
+
+def main(argv: list[str]) -> int:
+    args = _arguments(argv)
+    try:
+        with stop_on_signals():
+            report = _run(args)
+    except KeyboardInterrupt:
+        say("\ninterrupted: every server and client process started was stopped; no results written")
+        return 130
     _print(report)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")

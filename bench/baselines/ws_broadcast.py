@@ -5,7 +5,8 @@ environment). It speaks only the part of /ws/ the fan-out client uses: `ready` o
 `subscribe` answered by `subscribed`, then `watchlist:quote` frames in the same envelope as the
 app's. Quotes arrive the way the app's do (one Redis pub/sub message per publish, a JSON list of
 quote payloads); each frame is encoded once and written with `websockets.broadcast`: no
-per-socket queue, no coalescing, no framework. The floor any fan-out can be compared with.
+per-socket queue, no coalescing, no framework. The floor any fan-out can be compared with, so
+it runs on uvloop, as uvicorn runs the app (`--loop asyncio` for the default loop).
 """
 
 from __future__ import annotations
