@@ -47,12 +47,13 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.user_id is None:
             return
-        await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
+        # Local cleanup first: it must happen even if the Redis call below fails or times out.
         if self.outbox is not None:
             hub.remove(self.outbox, self.symbols)
             tracker.unsubscribed(self.symbols)
             self.outbox.close()
         tracker.closed(self.user_id)
+        await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
 
     async def send_event(self, message: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(message))
