@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import random
@@ -10,7 +11,7 @@ import signal
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -188,3 +189,20 @@ def wait_for_quiet(max_wait: float, *, threshold: float = 0.3) -> float:
         time.sleep(4)
         busy = background_cores()
     return busy
+
+
+def run_and_save(
+    run: Callable[[], dict[str, Any]], show: Callable[[dict[str, Any]], None], results: Path
+) -> dict[str, Any] | None:
+    """Run a benchmark under signal handling, print and save its report; None when interrupted."""
+    try:
+        with stop_on_signals():
+            report = run()
+    except KeyboardInterrupt:
+        say("\ninterrupted: every server and client process started was stopped; no results written")
+        return None
+    show(report)
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(report, indent=2) + "\n")
+    say(f"\nwrote {results.relative_to(results.parents[2])}")
+    return report

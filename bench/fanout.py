@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import time
 from datetime import datetime
@@ -36,8 +35,8 @@ from bench._fanout_common import (
     ms,
     percentile,
     progress,
+    run_and_save,
     say,
-    stop_on_signals,
     wait_for_quiet,
 )
 from bench._fanout_pool import ClientPool
@@ -258,14 +257,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     args = _arguments(argv)
-    try:
-        with stop_on_signals():
-            report = _run(args)
-    except KeyboardInterrupt:
-        say("\ninterrupted: every server and client process started was stopped; no results written")
+    report = run_and_save(lambda: _run(args), _print, RESULTS)
+    if report is None:
         return 130
-    _print(report)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    say(f"\nwrote {RESULTS.relative_to(BASE_DIR)}")
     return 0 if all(v is not False for verdict in report["verdicts"].values() for v in verdict.values()) else 1

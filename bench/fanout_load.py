@@ -34,8 +34,8 @@ from bench._fanout_common import (
     ms,
     percentile,
     progress,
+    run_and_save,
     say,
-    stop_on_signals,
     wait_for_quiet,
 )
 from bench._fanout_pool import ClientPool
@@ -272,14 +272,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     args = _arguments(argv)
-    try:
-        with stop_on_signals():
-            report = _run(args)
-    except KeyboardInterrupt:
-        say("\ninterrupted: every server and client process started was stopped; no results written")
+    report = run_and_save(lambda: _run(args), _print, RESULTS)
+    if report is None:
         return 130
-    _print(report)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    say(f"\nwrote {RESULTS.relative_to(BASE_DIR)}")
     return 0 if all(v for verdict in report["verdicts"].values() for v in verdict.values()) else 1
