@@ -4,4 +4,5 @@ from accounts import views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("account/", views.account_page, name="account-page"),
 ]

@@ -6,3 +6,8 @@ from django.shortcuts import render
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard.html")
+
+
+@login_required
+def account_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/account.html")

@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/", include("watchlist.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("", include("brokers.page_urls")),
     path("", include("accounts.urls")),
 ]
 

@@ -1,16 +1,11 @@
 // The dashboard: portfolio figures, the live watchlist and trade toasts, all from the
 // REST API first and then kept current by the WebSocket events.
 import { EVENTS } from "/js/events.js";
+import { api, money } from "./api.js";
 import { RealtimeClient } from "./realtime.js";
+import { toast } from "./toasts.js";
 
 const $ = (selector, root = document) => root.querySelector(selector);
-const money = (value) => (value === null || value === undefined ? "—" : Number(value).toLocaleString("en-US", { style: "currency", currency: "USD" }));
-
-async function api(path) {
-  const response = await fetch(path, { headers: { Accept: "application/json" }, credentials: "same-origin" });
-  if (!response.ok) throw new Error(`${path}: ${response.status}`);
-  return response.json();
-}
 
 function renderPortfolio(p) {
   $('[data-testid="portfolio-total"]').textContent = money(p.total_value);
@@ -56,15 +51,6 @@ function renderQuote(q) {
   price.classList.add(`flash-${direction}`);
 }
 
-function toast(role, text) {
-  const item = document.createElement("div");
-  item.className = `toast toast-${role === "alert" ? "error" : "success"}`;
-  item.setAttribute("role", role);
-  item.textContent = text;
-  $('[data-testid="toasts"]').append(item);
-  setTimeout(() => item.remove(), 5000);
-}
-
 function setStatus(status) {
   const el = $('[data-testid="connection-status"]');
   el.dataset.status = status;
@@ -75,8 +61,8 @@ async function main() {
   const client = new RealtimeClient({ onStatus: setStatus });
   client.on(EVENTS.PORTFOLIO_UPDATE, renderPortfolio);
   client.on(EVENTS.WATCHLIST_QUOTE, renderQuote);
-  client.on(EVENTS.TRADE_EXECUTED, (t) => toast("status", `${t.side} ${t.filled_qty} ${t.symbol} at ${t.price} (fee ${t.fee})`));
-  client.on(EVENTS.TRADE_FAILED, (t) => toast("alert", `${t.side} ${t.qty} ${t.symbol} failed: ${t.error.message}`));
+  client.on(EVENTS.TRADE_EXECUTED, (t) => toast("success", `${t.side} ${t.filled_qty} ${t.symbol} at ${t.price} (fee ${t.fee})`));
+  client.on(EVENTS.TRADE_FAILED, (t) => toast("error", `${t.side} ${t.qty} ${t.symbol} failed: ${t.error.message}`));
   const [portfolio, watchlist] = await Promise.all([api("/api/portfolio"), api("/api/watchlist")]);
   renderPortfolio(portfolio);
   for (const item of watchlist) {
