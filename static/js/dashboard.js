@@ -3,7 +3,7 @@
 import { EVENTS } from "/js/events.js";
 import { api, money } from "./api.js";
 import { RealtimeClient } from "./realtime.js";
-import { toast } from "./toasts.js";
+import { showTrades } from "./trades.js";
 
 const $ = (selector, root = document) => root.querySelector(selector);
 
@@ -61,8 +61,7 @@ async function main() {
   const client = new RealtimeClient({ onStatus: setStatus });
   client.on(EVENTS.PORTFOLIO_UPDATE, renderPortfolio);
   client.on(EVENTS.WATCHLIST_QUOTE, renderQuote);
-  client.on(EVENTS.TRADE_EXECUTED, (t) => toast("success", `${t.side} ${t.filled_qty} ${t.symbol} at ${t.price} (fee ${t.fee})`));
-  client.on(EVENTS.TRADE_FAILED, (t) => toast("error", `${t.side} ${t.qty} ${t.symbol} failed: ${t.error.message}`));
+  showTrades(client);
   const [portfolio, watchlist] = await Promise.all([api("/api/portfolio"), api("/api/watchlist")]);
   renderPortfolio(portfolio);
   for (const item of watchlist) {
