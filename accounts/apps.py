@@ -7,3 +7,6 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         import config.schema  # noqa: F401 - registers the token scheme with drf-spectacular
+        from accounts.token_cache import connect_signals
+
+        connect_signals()

@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from accounts.models import ApiToken, Tier, User, hash_token_key
+from accounts.token_cache import token_cached
 
 TOKEN_PREFIX = "tw_"  # noqa: S105 - a label, not a secret
 
@@ -55,11 +56,12 @@ def api_token_revoke(*, token: ApiToken) -> None:
 
 def api_token_user(*, key: str) -> User | None:
     """The active user a presented key belongs to, or None."""
-    token = ApiToken.objects.select_related("user").filter(key_hash=hash_token_key(key)).first()
+    token = token_cached(key_hash=hash_token_key(key))
     if token is None or not token.is_active or not token.user.is_active:
         return None
     now = timezone.now()
     # Touch at most once a minute so an API client does not turn every read into a write.
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+        token.save(update_fields=["last_used_at"])  # and drops the cached copies
     return token.user

@@ -42,16 +42,35 @@ def _uvicorn(workers: int) -> Callable[[int], list[str]]:
     return command
 
 
-def _gunicorn(port: int) -> list[str]:
-    return [PY, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}", "--log-level", "warning", WSGI_APP]
+def _gunicorn(*options: str) -> Callable[[int], list[str]]:
+    def command(port: int) -> list[str]:
+        return [PY, "-m", "gunicorn", *options, "--bind", f"127.0.0.1:{port}", "--log-level", "warning", WSGI_APP]
+
+    return command
 
 
-# name -> (command for a port, what it is)
+def _granian(port: int) -> list[str]:
+    return [
+        *(PY, "-m", "granian", "--interface", "wsgi", "--workers", "2", "--blocking-threads", "1"),
+        *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log", WSGI_APP),
+    ]
+
+
+# name -> (command for a port, what it is, environment it adds). Persistent database
+# connections only under WSGI, where a worker thread lives as long as its process; an ASGI
+# server's executor threads come and go, so they keep DB_CONN_MAX_AGE=0 (as README "Production").
+_PERSISTENT_DB = {"DB_CONN_MAX_AGE": "60"}
 SERVERS = {
-    "daphne": (_daphne, "Daphne, ASGI, 1 process"),
-    "uvicorn-w1": (_uvicorn(1), "uvicorn, ASGI, 1 process"),
-    "uvicorn-w2": (_uvicorn(2), "uvicorn, ASGI, --workers 2"),
-    "gunicorn-sync-w2": (_gunicorn, "gunicorn, WSGI, 2 sync workers"),
+    "daphne": (_daphne, "Daphne, ASGI, 1 process", {}),
+    "uvicorn-w1": (_uvicorn(1), "uvicorn, ASGI, 1 process", {}),
+    "uvicorn-w2": (_uvicorn(2), "uvicorn, ASGI, --workers 2", {}),
+    "gunicorn-sync-w2": (_gunicorn("--workers", "2"), "gunicorn, WSGI, 2 sync workers", _PERSISTENT_DB),
+    "gunicorn-gthread-w2": (
+        _gunicorn("--workers", "2", "--worker-class", "gthread", "--threads", "4", "--keep-alive", "30"),
+        "gunicorn, WSGI, 2 workers x 4 threads (gthread, keep-alive)",
+        _PERSISTENT_DB,
+    ),
+    "granian-wsgi-w2": (_granian, "granian, WSGI, 2 workers x 1 thread", _PERSISTENT_DB),
 }
 
 
@@ -86,10 +105,12 @@ class Running:
 @contextlib.contextmanager
 def serving(name: str, *, env: dict[str, str], ready_path: str, log: Path, timeout: float = 60) -> Iterator[Running]:
     """Run server `name` until the block ends; yield it once `ready_path` answers 200."""
-    command, _ = SERVERS[name]
+    command, _, extra_env = SERVERS[name]
     port = free_port()
     with log.open("ab") as out:
-        proc = subprocess.Popen(command(port), cwd=BASE_DIR, env=env, stdout=out, stderr=out, start_new_session=True)
+        proc = subprocess.Popen(
+            command(port), cwd=BASE_DIR, env={**env, **extra_env}, stdout=out, stderr=out, start_new_session=True
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -12,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from brokers import selectors
+from brokers import readcache, selectors
 from brokers.adapters.base import BrokerError
 from brokers.gating import broker_access_check, broker_spec_or_404
 from brokers.serializers import (
@@ -98,7 +99,10 @@ class ConnectionConfigureView(APIView):
 class ConnectionListView(APIView):
     @extend_schema(responses=ConnectionOut(many=True))
     def get(self, request: Request) -> Response:
-        return Response(ConnectionOut(selectors.connection_list(user=request.user), many=True).data)
+        def build() -> Any:
+            return ConnectionOut(selectors.connection_list(user=request.user), many=True).data
+
+        return Response(readcache.read_cached(user_id=request.user.pk, name=readcache.CONFIGURED, build=build))
 
 
 class ConnectionDetailView(APIView):
@@ -114,15 +118,34 @@ class BalanceView(APIView):
         responses=BalanceOut,
     )
     def get(self, request: Request, broker: str) -> Response:
+        spec = broker_spec_or_404(broker)
+        if request.query_params.get("refresh") in {"1", "true"}:
+            data = self._refreshed(request, spec.key)
+        else:
+            # Served from the last snapshot (cached); only a connection without one asks the broker.
+            data = readcache.read_cached(
+                user_id=request.user.pk,
+                name=readcache.balance_name(spec.key),
+                build=lambda: self._latest(request, spec.key),
+            ) or self._refreshed(request, spec.key)
+        as_of = datetime.fromisoformat(data["as_of"])
+        stale = snapshot_is_stale(as_of=as_of, poll_seconds=settings.BALANCE_POLL_SECONDS)
+        return Response({**data, "stale": stale})
+
+    @staticmethod
+    def _latest(request: Request, broker: str) -> dict[str, Any] | None:
         connection = selectors.connection_get(user=request.user, broker=broker)
         snapshot = selectors.balance_latest(connection=connection)
-        if request.query_params.get("refresh") in {"1", "true"} or snapshot is None:
-            try:
-                snapshot = connection_refresh(connection=connection, wait=INTERACTIVE_WAIT_SECONDS)
-            except BrokerError as exc:
-                raise broker_error_response(exc) from None
-        stale = snapshot_is_stale(as_of=snapshot.as_of, poll_seconds=settings.BALANCE_POLL_SECONDS)
-        return Response(BalanceOut({**vars(snapshot), "broker": connection.broker, "stale": stale}).data)
+        return None if snapshot is None else BalanceOut({**vars(snapshot), "broker": broker, "stale": False}).data
+
+    @staticmethod
+    def _refreshed(request: Request, broker: str) -> dict[str, Any]:
+        connection = selectors.connection_get(user=request.user, broker=broker)
+        try:
+            snapshot = connection_refresh(connection=connection, wait=INTERACTIVE_WAIT_SECONDS)
+        except BrokerError as exc:
+            raise broker_error_response(exc) from None
+        return BalanceOut({**vars(snapshot), "broker": broker, "stale": False}).data
 
 
 class PositionsView(APIView):

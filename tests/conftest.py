@@ -70,9 +70,18 @@ def _vault_key_in_tmp(settings, tmp_path_factory):
     settings.VAULT_LOCAL_KEY_FILE = str(tmp_path_factory.getbasetemp() / "vault.key")
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "shared_redis: shares Redis with app processes it started; never flushed")
+
+
 @pytest.fixture(autouse=True)
-def _clean_redis():
+def _clean_redis(request):
     """Each test starts with an empty Redis database (cache, login throttles, limiter buckets)."""
+    from config.nearcache import near_clear_local
     from config.redis import get_redis
 
-    get_redis().flushdb()
+    # The browser suite's running app keeps its queue, beat and quote cache across tests.
+    if request.node.get_closest_marker("shared_redis") is None:
+        get_redis().flushdb()
+    # And no process-local copy of a cache entry: a rolled-back test database reuses ids.
+    near_clear_local()

@@ -139,6 +139,24 @@ def test_it_serves_the_balance_from_the_snapshot_and_refreshes_on_request(paper_
     assert BalanceSnapshot.objects.count() == before + 1
 
 
+def test_cached_reads_follow_every_change_to_the_snapshot_and_the_connection(paper_client):
+    from brokers.services.connections import _mark
+
+    first = paper_client.get("/api/brokers/user/paper/balance").json()
+    assert paper_client.get("/api/brokers/user/configured").json()[0]["status"] == "connected"
+    refreshed = paper_client.get("/api/brokers/user/paper/balance?refresh=1").json()
+    assert refreshed["as_of"] != first["as_of"]
+    assert paper_client.get("/api/brokers/user/paper/balance").json()["as_of"] == refreshed["as_of"]
+
+    _mark(BrokerConnection.objects.get(user=paper_client.user), error="gateway down")
+    [row] = paper_client.get("/api/brokers/user/configured").json()
+    assert (row["status"], row["last_error"]) == ("error", "gateway down")
+
+    assert paper_client.delete("/api/brokers/user/paper").status_code == 204
+    assert paper_client.get("/api/brokers/user/configured").json() == []
+    assert paper_client.get("/api/brokers/user/paper/balance").status_code == 404
+
+
 def test_a_snapshot_older_than_two_polls_is_stale(paper_client, settings):
     from datetime import timedelta
 
