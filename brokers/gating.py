@@ -36,3 +36,12 @@ def broker_access_check(*, user: User, spec: BrokerSpec) -> None:
 
 def broker_enabled(spec: BrokerSpec) -> bool:
     return spec.key == PAPER or (settings.BROKER_INTEGRATIONS_ENABLED and spec.key in allowed_keys())
+
+
+def broker_disabled_reason(spec: BrokerSpec) -> str:
+    """Why `spec` is unavailable on this server, for the wizard; "" when it is enabled."""
+    if broker_enabled(spec):
+        return ""
+    if not settings.BROKER_INTEGRATIONS_ENABLED:
+        return "Broker integrations are turned off right now."
+    return f"{spec.name} is not enabled on this server."

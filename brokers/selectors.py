@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from accounts.models import User
 from brokers.adapters.base import OPEN_STATUSES
 from brokers.adapters.registry import BROKERS, requires_premium
-from brokers.gating import broker_enabled, broker_spec_or_404
+from brokers.gating import broker_disabled_reason, broker_enabled, broker_spec_or_404
 from brokers.models import BalanceSnapshot, BrokerConnection, Order, PositionSnapshot
 from config.errors import ApiError
 
@@ -32,6 +32,8 @@ def broker_supported_list() -> list[dict[str, Any]]:
             "enabled": broker_enabled(spec),
             "premium_required": requires_premium(spec),
             "docs_url": spec.docs_url,
+            "short_name": spec.short_name or spec.name,
+            "disabled_reason": broker_disabled_reason(spec),
         }
         for spec in BROKERS.values()
     ]

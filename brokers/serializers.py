@@ -104,6 +104,9 @@ class SupportedBrokerOut(serializers.Serializer):
     rate_limit = serializers.DictField()
     enabled = serializers.BooleanField()
     premium_required = serializers.BooleanField()
+    docs_url = serializers.CharField(help_text="The broker's API documentation; empty for the paper broker.")
+    short_name = serializers.CharField(help_text='The name in a sentence, e.g. "Continue to Schwab".')
+    disabled_reason = serializers.CharField(help_text='Why `enabled` is false; "" when enabled.')
 
 
 # --- portfolio -------------------------------------------------------------------

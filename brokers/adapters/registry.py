@@ -61,6 +61,7 @@ class BrokerSpec:
     premium_required: bool = True
     hint_field: str | None = None  # the key-id field whose last 4 characters may be shown
     docs_url: str = ""
+    short_name: str = ""  # how people call it in a sentence ("Continue to Schwab"); defaults to name
 
 
 ALL_ORDER_TYPES = (OrderType.MARKET, OrderType.LIMIT, OrderType.STOP, OrderType.STOP_LIMIT)
@@ -159,6 +160,7 @@ BROKERS: dict[str, BrokerSpec] = {
             rate_limit=RateLimit(120, 60, scope="credential"),
             hint_field="app_key",
             docs_url="https://developer.schwab.com/products/trader-api--individual",
+            short_name="Schwab",
         ),
         BrokerSpec(
             key="moomoo",

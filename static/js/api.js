@@ -1,12 +1,13 @@
 // The one fetch wrapper every page uses: same-origin session, CSRF header on unsafe methods,
 // and the contract's error body turned into an ApiError with its per-field messages.
 export class ApiError extends Error {
-  constructor(status, body) {
+  constructor(status, body, retryAfter = null) {
     const error = (body && body.error) || {};
     super(error.message || `Request failed (${status})`);
     this.status = status;
     this.code = error.code || "error";
     this.fields = error.fields || {};
+    this.retryAfter = retryAfter === null || retryAfter === "" ? null : Number(retryAfter); // seconds, from a 429
   }
 }
 
@@ -27,7 +28,7 @@ export async function api(path, { method = "GET", body } = {}) {
   });
   const text = await response.text();
   const data = text ? JSON.parse(text) : null;
-  if (!response.ok) throw new ApiError(response.status, data);
+  if (!response.ok) throw new ApiError(response.status, data, response.headers.get("Retry-After"));
   return data;
 }
 
