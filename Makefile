@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format migrations-check bench e2e-deps ci clean
+.PHONY: run test lint format migrations-check bench ci clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
