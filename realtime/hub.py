@@ -20,6 +20,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -32,6 +33,17 @@ logger = logging.getLogger(__name__)
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 RECONNECT_MAX_SECONDS = 5.0
+
+
+@dataclass
+class FrameTotals:
+    """This process's quote frames since start, for /health: written and coalesced away."""
+
+    sent: int = 0
+    coalesced: int = 0
+
+
+totals = FrameTotals()
 
 
 class Outbox:
@@ -48,6 +60,7 @@ class Outbox:
     def offer(self, symbol: str, frame: str) -> None:
         if symbol in self.pending:
             self.coalesced += 1
+            totals.coalesced += 1
             del self.pending[symbol]  # re-inserted below, so frames go out in arrival order
         self.pending[symbol] = frame
         self.ready.set()
@@ -62,6 +75,7 @@ class Outbox:
                     frame = self.pending.pop(symbol)
                     await self.send({"type": "websocket.send", "text": frame})
                     self.sent += 1
+                    totals.sent += 1
 
     def close(self) -> None:
         self.task.cancel()

@@ -18,6 +18,8 @@ from typing import Any
 
 from django.conf import settings
 
+from realtime.hub import totals as hub_totals
+
 PROCESSES_KEY = "tw:ws:procs"
 SNAPSHOT_KEY = "tw:ws:proc:{}"
 PUBLISH_SECONDS = 1.0
@@ -56,6 +58,8 @@ class ConnectionTracker:
             return {
                 "total": self.total,
                 "active": sum(self.users.values()),
+                "frames_sent": hub_totals.sent,
+                "frames_coalesced": hub_totals.coalesced,
                 "users": sorted(self.users),
                 "symbols": sorted(self.symbols),
             }
@@ -123,6 +127,8 @@ def websocket_stats(*, uptime: float, redis_ok: bool) -> dict[str, Any]:
         "totalConnections": 0,
         "activeConnections": 0,
         "uniqueUsers": 0,
+        "quoteFramesSent": 0,
+        "quoteFramesCoalesced": 0,
         "redisAdapter": redis_ok and "Redis" in settings.CHANNEL_LAYERS["default"]["BACKEND"],
         "uptime": uptime,
     }
@@ -132,6 +138,8 @@ def websocket_stats(*, uptime: float, redis_ok: bool) -> dict[str, Any]:
     for snap in _live_snapshots():
         figures["totalConnections"] += snap["total"]
         figures["activeConnections"] += snap["active"]
+        figures["quoteFramesSent"] += snap.get("frames_sent", 0)
+        figures["quoteFramesCoalesced"] += snap.get("frames_coalesced", 0)
         users.update(snap["users"])
     figures["uniqueUsers"] = len(users)
     return figures

@@ -64,6 +64,13 @@ def test_a_quote_reaches_subscribers_on_two_processes_and_stats_are_summed(tmp_p
                 what="3 more active",
             )
             assert stats["uniqueUsers"] >= 1 and stats["totalConnections"] >= base["totalConnections"] + 3
+            # The hubs' delivered quote frames are summed too: one on each server.
+            await asyncio.to_thread(
+                wait_for,
+                lambda: _health(two)["quoteFramesSent"] >= base["quoteFramesSent"] + 2,
+                timeout=10,
+                what="2 more quote frames sent",
+            )
             await other.close()
             stats = await asyncio.to_thread(
                 wait_for,
