@@ -6,6 +6,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 PYTEST_ARGS ?=
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: run test lint format migrations-check bench ci clean
 
@@ -36,7 +38,12 @@ format: $(VENV)/.dev
 migrations-check: $(VENV)/.dev
 	$(PY) -m config.embedded $(PY) manage.py makemigrations --check --dry-run
 
-test: lint migrations-check
+# The browser suite (tests/e2e/browser) drives Debian's Chromium: install it when it is missing.
+$(CHROMIUM):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+
+test: lint migrations-check $(CHROMIUM)
 	$(PY) -m config.embedded $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.dev
