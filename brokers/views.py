@@ -136,7 +136,7 @@ class BalanceView(APIView):
     def _latest(request: Request, broker: str) -> dict[str, Any] | None:
         connection = selectors.connection_get(user=request.user, broker=broker)
         snapshot = selectors.balance_latest(connection=connection)
-        return None if snapshot is None else BalanceOut({**vars(snapshot), "broker": broker, "stale": False}).data
+        return None if snapshot is None else _balance_payload(snapshot, broker)
 
     @staticmethod
     def _refreshed(request: Request, broker: str) -> dict[str, Any]:
@@ -145,7 +145,12 @@ class BalanceView(APIView):
             snapshot = connection_refresh(connection=connection, wait=INTERACTIVE_WAIT_SECONDS)
         except BrokerError as exc:
             raise broker_error_response(exc) from None
-        return BalanceOut({**vars(snapshot), "broker": broker, "stale": False}).data
+        return _balance_payload(snapshot, broker)
+
+
+def _balance_payload(snapshot: Any, broker: str) -> dict[str, Any]:
+    """A snapshot as the balance response, less `stale` (computed per read, so it can be cached)."""
+    return BalanceOut({**vars(snapshot), "broker": broker, "stale": False}).data
 
 
 class PositionsView(APIView):

@@ -1,6 +1,7 @@
 // The brokers page: the user's connections (GET /api/brokers/user/configured), each with its
 // last balance, a "Re-test" that asks the broker now (?refresh=1) and a confirmed "Disconnect".
 import { api, money } from "./api.js";
+import { el } from "./dom.js";
 import { FLASH_KEY, brokerErrorMessage, showMessage } from "./broker_messages.js";
 import { toast } from "./toasts.js";
 
@@ -19,12 +20,6 @@ const timeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", tim
 let specs = new Map(); // broker key → its /api/brokers/supported entry
 const connections = new Map(); // broker key → its /api/brokers/user/configured entry
 let pendingDisconnect = null;
-
-function el(tag, props = {}, children = []) {
-  const node = Object.assign(document.createElement(tag), props);
-  node.append(...children);
-  return node;
-}
 
 function specFor(key) {
   return specs.get(key) || { key, name: key, auth: "api_key", credential_fields: [], paper_trading: false };

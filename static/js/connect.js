@@ -3,6 +3,7 @@
 // (POST /api/brokers/configure). The chosen broker is in the URL (?broker=key), so the browser's
 // Back button and a shared link land on the same step.
 import { api } from "./api.js";
+import { el } from "./dom.js";
 import { FLASH_KEY, brokerErrorMessage, showMessage } from "./broker_messages.js";
 
 const $ = (selector, root = document) => root.querySelector(selector);
@@ -23,12 +24,6 @@ const AUTH = { api_key: "API key", oauth: "Sign in with the broker", gateway: "R
 let brokers = new Map();
 let connected = new Set();
 let current = null; // the broker of step 2
-
-function el(tag, props = {}, children = []) {
-  const node = Object.assign(document.createElement(tag), props);
-  node.append(...children);
-  return node;
-}
 
 // --- step 1: the broker cards ------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 // REST API first and then kept current by the WebSocket events.
 import { EVENTS } from "/js/events.js";
 import { api, ApiError, money } from "./api.js";
-import { RealtimeClient } from "./realtime.js";
+import { RealtimeClient, showStatus } from "./realtime.js";
 import { toast } from "./toasts.js";
 import { showTrades } from "./trades.js";
 
@@ -221,14 +221,8 @@ function watchlistControls(client) {
 
 // --- wiring ---------------------------------------------------------------------------------
 
-function setStatus(status) {
-  const el = $('[data-testid="connection-status"]');
-  el.dataset.status = status;
-  el.textContent = status;
-}
-
 async function main() {
-  const client = new RealtimeClient({ onStatus: setStatus });
+  const client = new RealtimeClient({ onStatus: showStatus });
   client.on(EVENTS.PORTFOLIO_UPDATE, renderPortfolio);
   client.on(EVENTS.WATCHLIST_QUOTE, renderQuote);
   showTrades(client);

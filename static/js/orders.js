@@ -2,7 +2,8 @@
 // history of every configured broker, kept current by trade events and by polling open orders
 // (submitted/canceled changes send no event).
 import { ApiError, api } from "./api.js";
-import { RealtimeClient } from "./realtime.js";
+import { capitalise } from "./dom.js";
+import { RealtimeClient, showStatus } from "./realtime.js";
 import { showTrades } from "./trades.js";
 
 const POLL_MS = 3000;
@@ -40,7 +41,6 @@ const state = {
 };
 
 const words = (value) => String(value).replaceAll("_", " ");
-const capitalise = (word) => word.charAt(0).toUpperCase() + word.slice(1);
 const isOpen = (order) => OPEN.has(order.status);
 const newest = (a, b) => Date.parse(b.created_at) - Date.parse(a.created_at);
 
@@ -406,12 +406,6 @@ async function poll() {
 
 // --- start -------------------------------------------------------------------------------
 
-function setStatus(status) {
-  const el = $('[data-testid="connection-status"]');
-  el.dataset.status = status;
-  el.textContent = status;
-}
-
 function showTicket(connected) {
   $('[data-testid="ticket-loading"]').hidden = true;
   if (!connected.length) {
@@ -439,7 +433,7 @@ function connectRealtime() {
   let wasLive = false;
   const client = new RealtimeClient({
     onStatus: (status) => {
-      setStatus(status);
+      showStatus(status);
       // Events sent while the socket was down are gone: re-read the history after a reconnect.
       if (status === "live" && wasLive) loadHistory().catch(() => {});
       if (status === "live") wasLive = true;

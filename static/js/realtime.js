@@ -88,6 +88,13 @@ export class RealtimeClient {
   }
 }
 
+// The page's live/reconnecting/offline badge (data-testid="connection-status").
+export function showStatus(status) {
+  const badge = document.querySelector('[data-testid="connection-status"]');
+  badge.dataset.status = status;
+  badge.textContent = status;
+}
+
 function defaultUrl() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   return `${scheme}://${location.host}/ws/`;

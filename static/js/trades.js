@@ -1,8 +1,7 @@
 // Trade notifications shared by every page that shows them: one wording for fills and failures.
 import { EVENTS } from "/js/events.js";
+import { capitalise } from "./dom.js";
 import { toast } from "./toasts.js";
-
-const capitalise = (word) => word.charAt(0).toUpperCase() + word.slice(1);
 
 export function tradeToast(event, data) {
   if (event === EVENTS.TRADE_EXECUTED) {
