@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
@@ -76,6 +77,8 @@ class ApiToken(models.Model):
 
     @property
     def is_active(self) -> bool:
-        if self.revoked_at is not None:
-            return False
-        return self.expires_at is None or self.expires_at > timezone.now()
+        return token_is_active(revoked_at=self.revoked_at, expires_at=self.expires_at)
+
+
+def token_is_active(*, revoked_at: datetime | None, expires_at: datetime | None) -> bool:
+    return revoked_at is None and (expires_at is None or expires_at > timezone.now())

@@ -9,7 +9,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from accounts.models import ApiToken, Tier, User, hash_token_key
-from accounts.token_cache import token_cached
+from accounts.token_cache import token_cache_forget, token_cached
 
 TOKEN_PREFIX = "tw_"  # noqa: S105 - a label, not a secret
 
@@ -56,12 +56,16 @@ def api_token_revoke(*, token: ApiToken) -> None:
 
 def api_token_user(*, key: str) -> User | None:
     """The active user a presented key belongs to, or None."""
-    token = token_cached(key_hash=hash_token_key(key))
-    if token is None or not token.is_active or not token.user.is_active:
+    key_hash = hash_token_key(key)
+    token = token_cached(key_hash=key_hash)
+    if token is None or not token.is_active:
+        return None
+    user = token.user()
+    if not user.is_active:
         return None
     now = timezone.now()
     # Touch at most once a minute so an API client does not turn every read into a write.
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
-        token.last_used_at = now
-        token.save(update_fields=["last_used_at"])  # and drops the cached copies
-    return token.user
+        ApiToken.objects.filter(pk=token.id).update(last_used_at=now)
+        token_cache_forget(key_hashes=[key_hash])  # an update sends no signal
+    return user

@@ -2,32 +2,48 @@
 request costs no database query and, once a process has seen the token, no Redis round trip.
 
 Saving or deleting a token or its user drops its entries in every process (signals, so the
-admin and every service are covered). Only the fields below are cached, never the password
-hash; the rebuilt instances load any other field from the database if something asks for it.
+admin and every service are covered); so does touching `last_used_at`. Only the fields below
+are cached, never the password hash; the rebuilt user loads any other field from the database
+if something asks for it.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db.models.signals import post_delete, post_save
 
-from accounts.models import ApiToken, User
+from accounts.models import ApiToken, User, token_is_active
 from config.nearcache import near_cached, near_forget_on_commit
 
 TTL_SECONDS = 60
 
+# What authenticating with a token needs of it: never its hash or name, never the password hash.
+TOKEN_FIELDS = ("id", "expires_at", "last_used_at", "revoked_at")
+USER_FIELDS = tuple(
+    f.attname
+    for f in User._meta.concrete_fields  # in model order, as Model.from_db takes a partial row
+    if f.attname in {"id", "email", "tier", "is_active", "is_staff", "is_superuser"}
+)
 
-def _in_model_order(model: Any, names: set[str]) -> tuple[str, ...]:
-    # Model.from_db takes a partial row's values in the model's own field order.
-    return tuple(f.attname for f in model._meta.concrete_fields if f.attname in names)
 
+class CachedToken(NamedTuple):
+    id: int
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    user_values: tuple[Any, ...]
 
-TOKEN_FIELDS = _in_model_order(ApiToken, {"id", "user_id", "key_hash", "expires_at", "last_used_at", "revoked_at"})
-USER_FIELDS = _in_model_order(User, {"id", "email", "tier", "is_active", "is_staff", "is_superuser"})
-_DATETIMES = {"expires_at", "last_used_at", "revoked_at"}
+    @property
+    def is_active(self) -> bool:
+        return token_is_active(revoked_at=self.revoked_at, expires_at=self.expires_at)
+
+    def user(self) -> User:
+        """A fresh instance on every call: requests never share one."""
+        return User.from_db("default", USER_FIELDS, self.user_values)
 
 
 def _key(key_hash: str) -> str:
@@ -42,17 +58,16 @@ def _encode(token: ApiToken) -> bytes:
     return json.dumps([[value(token, f) for f in TOKEN_FIELDS], [value(token.user, f) for f in USER_FIELDS]]).encode()
 
 
-def _decode(raw: bytes) -> ApiToken:
-    token_values, user_values = json.loads(raw)
-    pairs = zip(TOKEN_FIELDS, token_values, strict=True)
-    values = [datetime.fromisoformat(v) if f in _DATETIMES and v else v for f, v in pairs]
-    token = ApiToken.from_db("default", TOKEN_FIELDS, values)
-    token.user = User.from_db("default", USER_FIELDS, user_values)
-    return token
+@functools.lru_cache(maxsize=1024)
+def _decode(raw: bytes) -> CachedToken:
+    """Parsed once per entry and process: a local hit hands back the same bytes object."""
+    (token_id, *datetimes), user_values = json.loads(raw)
+    parsed = (datetime.fromisoformat(v) if v else None for v in datetimes)
+    return CachedToken(token_id, *parsed, user_values=tuple(user_values))
 
 
-def token_cached(*, key_hash: str) -> ApiToken | None:
-    """The token with this hash and its user (fresh instances each call), or None."""
+def token_cached(*, key_hash: str) -> CachedToken | None:
+    """The token with this hash, or None."""
 
     def build() -> bytes | None:
         token = ApiToken.objects.select_related("user").filter(key_hash=key_hash).first()

@@ -1,5 +1,5 @@
-"""The hottest API reads per user (the configured list and each balance), as the JSON the API
-returns, in the near cache (config/nearcache.py): a repeated read costs no query and, once a
+"""The hottest API reads per user (the configured list and each balance), as the JSON bytes the
+API returns, in the near cache (config/nearcache.py): a repeated read costs no query and, once a
 process has seen it, no Redis round trip.
 
 Every write that changes what a read returns drops the entry in every process once its
@@ -10,12 +10,17 @@ what a missed invalidation could cost.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from django.db.models.signals import post_delete, post_save
+from django.http import HttpResponse
+from rest_framework.renderers import JSONRenderer
 
 from brokers.models import BalanceSnapshot, BrokerConnection
+from brokers.services.connections import snapshot_stale_at
 from config.nearcache import near_cached, near_forget_on_commit
 
 TTL_SECONDS = 60
@@ -30,15 +35,46 @@ def _key(user_id: int, name: str) -> str:
     return f"tw:read:{user_id}:{name}"
 
 
-def read_cached(*, user_id: int, name: str, build: Callable[[], Any]) -> Any:
-    """The cached value, or `build()` stored for the next read (unless it is None)."""
+_RENDERER = JSONRenderer()
 
-    def encoded() -> bytes | None:
+
+def read_cached(*, user_id: int, name: str, build: Callable[[], Any]) -> bytes | None:
+    """The cached body, or `build()` rendered and stored for the next read (unless it is None).
+
+    Bodies are rendered as the API's JSON renderer does, so a hit is sent as it is."""
+
+    def rendered() -> bytes | None:
         value = build()
-        return None if value is None else json.dumps(value).encode()
+        return None if value is None else _RENDERER.render(value)
 
-    raw = near_cached(_key(user_id, name), encoded, ttl=TTL_SECONDS)
-    return None if raw is None else json.loads(raw)
+    return near_cached(_key(user_id, name), rendered, ttl=TTL_SECONDS)
+
+
+def balance_cached(*, user_id: int, broker: str, build: Callable[[], dict[str, Any] | None]) -> bytes | None:
+    """The balance body of the last snapshot (`build()` makes its payload), `stale` as of now.
+
+    The entry is the body rendered with `stale` false, after the time it turns stale; a read
+    before that time sends the body as it is, a later one renders it again with `stale` true."""
+
+    def rendered() -> bytes | None:
+        data = build()
+        if data is None:
+            return None
+        stale_at = snapshot_stale_at(as_of=datetime.fromisoformat(data["as_of"]))
+        return repr(stale_at.timestamp()).encode() + b"\n" + _RENDERER.render({**data, "stale": False})
+
+    raw = near_cached(_key(user_id, balance_name(broker)), rendered, ttl=TTL_SECONDS)
+    if raw is None:
+        return None
+    stale_at, _, body = raw.partition(b"\n")
+    if time.time() <= float(stale_at):
+        return body
+    return _RENDERER.render({**json.loads(body), "stale": True})
+
+
+def body_response(body: bytes) -> HttpResponse:
+    """A rendered body as the response (DRF's rendering would only repeat the work)."""
+    return HttpResponse(body, content_type=_RENDERER.media_type)
 
 
 def _forget_on_commit(user_id: int, broker: str) -> None:

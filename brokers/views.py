@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
@@ -102,7 +102,9 @@ class ConnectionListView(APIView):
         def build() -> Any:
             return ConnectionOut(selectors.connection_list(user=request.user), many=True).data
 
-        return Response(readcache.read_cached(user_id=request.user.pk, name=readcache.CONFIGURED, build=build))
+        return readcache.body_response(
+            readcache.read_cached(user_id=request.user.pk, name=readcache.CONFIGURED, build=build)
+        )
 
 
 class ConnectionDetailView(APIView):
@@ -117,20 +119,19 @@ class BalanceView(APIView):
         parameters=[OpenApiParameter("refresh", bool, description="Ask the broker now (rate-limited).")],
         responses=BalanceOut,
     )
-    def get(self, request: Request, broker: str) -> Response:
+    def get(self, request: Request, broker: str) -> HttpResponse:
         spec = broker_spec_or_404(broker)
-        if request.query_params.get("refresh") in {"1", "true"}:
-            data = self._refreshed(request, spec.key)
-        else:
+        # Most reads carry no query string: they skip parsing one.
+        if not (request.META.get("QUERY_STRING") and request.query_params.get("refresh") in {"1", "true"}):
             # Served from the last snapshot (cached); only a connection without one asks the broker.
-            data = readcache.read_cached(
-                user_id=request.user.pk,
-                name=readcache.balance_name(spec.key),
-                build=lambda: self._latest(request, spec.key),
-            ) or self._refreshed(request, spec.key)
-        as_of = datetime.fromisoformat(data["as_of"])
-        stale = snapshot_is_stale(as_of=as_of, poll_seconds=settings.BALANCE_POLL_SECONDS)
-        return Response({**data, "stale": stale})
+            body = readcache.balance_cached(
+                user_id=request.user.pk, broker=spec.key, build=lambda: self._latest(request, spec.key)
+            )
+            if body is not None:
+                return readcache.body_response(body)
+        data = self._refreshed(request, spec.key)
+        data["stale"] = snapshot_is_stale(as_of=datetime.fromisoformat(data["as_of"]))
+        return Response(data)
 
     @staticmethod
     def _latest(request: Request, broker: str) -> dict[str, Any] | None:

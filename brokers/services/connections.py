@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -170,5 +171,10 @@ def _position_fields(position: object) -> dict[str, object]:
     return {name: getattr(position, name) for name in names}
 
 
-def snapshot_is_stale(*, as_of: datetime, poll_seconds: int) -> bool:
-    return (timezone.now() - as_of).total_seconds() > 2 * poll_seconds
+def snapshot_stale_at(*, as_of: datetime) -> datetime:
+    """When a snapshot taken at `as_of` turns stale: two poll intervals later (the contract)."""
+    return as_of + timedelta(seconds=2 * settings.BALANCE_POLL_SECONDS)
+
+
+def snapshot_is_stale(*, as_of: datetime) -> bool:
+    return timezone.now() > snapshot_stale_at(as_of=as_of)

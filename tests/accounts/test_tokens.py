@@ -27,6 +27,22 @@ def test_it_authenticates_with_a_token(user):
     assert issued.token.last_used_at is not None
 
 
+def test_it_records_use_at_most_once_a_minute(user, django_assert_num_queries):
+    issued = api_token_create(user=user)
+    client = _client(issued.key)
+    assert client.get(URL).status_code == 200
+    issued.token.refresh_from_db()
+    first_use = issued.token.last_used_at
+    assert client.get(URL).status_code == 200  # reads the token once more: the touch dropped it
+    with django_assert_num_queries(0):  # no token read, no write
+        assert client.get(URL).status_code == 200
+    ApiToken.objects.filter(pk=issued.token.pk).update(last_used_at=first_use - timedelta(minutes=2))
+    issued.token.save(update_fields=["name"])  # a save drops the cached copy, as any write does
+    assert client.get(URL).status_code == 200
+    issued.token.refresh_from_db()
+    assert issued.token.last_used_at > first_use
+
+
 def test_it_refuses_a_revoked_token(user, settings):
     issued = api_token_create(user=user)
     api_token_revoke(token=issued.token)

@@ -166,6 +166,24 @@ def test_a_snapshot_older_than_two_polls_is_stale(paper_client, settings):
     assert paper_client.get("/api/brokers/user/paper/balance").json()["stale"] is True
 
 
+def test_a_cached_balance_turns_stale_on_time_without_a_write(paper_client, settings):
+    import time
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    # Fresh for two more seconds: the first read caches it, the second comes after that.
+    age = timedelta(seconds=settings.BALANCE_POLL_SECONDS * 2 - 2)
+    BalanceSnapshot.objects.update(as_of=timezone.now() - age)  # an update sends no signal
+    before = BalanceSnapshot.objects.count()
+    first = paper_client.get("/api/brokers/user/paper/balance")
+    assert first.json()["stale"] is False and first["Content-Type"] == "application/json"
+    time.sleep(2.5)
+    second = paper_client.get("/api/brokers/user/paper/balance").json()
+    assert second == {**first.json(), "stale": True}
+    assert BalanceSnapshot.objects.count() == before
+
+
 def test_another_users_connection_is_a_404(paper_client, make_user):
     other = _client_for(make_user())
     for path in ("/api/brokers/user/paper/balance", "/api/brokers/user/paper/positions"):
