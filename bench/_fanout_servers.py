@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 import psutil
 
 from config.embedded import free_port
+from realtime.wsprotocol import UVICORN_OPTIONS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -91,6 +92,7 @@ def _command(kind: str, port: int, *, app: str, channel: str) -> list[str]:
     if kind == "tradewire-uvicorn":
         return [
             *(PY, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--backlog", "4096"),
+            *UVICORN_OPTIONS,
             *("--lifespan", "off", "--no-access-log", "--log-level", "warning", app),
         ]
     if kind == "websockets":

@@ -9,7 +9,6 @@ what a missed invalidation could cost.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -53,23 +52,22 @@ def read_cached(*, user_id: int, name: str, build: Callable[[], Any]) -> bytes |
 def balance_cached(*, user_id: int, broker: str, build: Callable[[], dict[str, Any] | None]) -> bytes | None:
     """The balance body of the last snapshot (`build()` makes its payload), `stale` as of now.
 
-    The entry is the body rendered with `stale` false, after the time it turns stale; a read
-    before that time sends the body as it is, a later one renders it again with `stale` true."""
+    The entry holds the time the snapshot turns stale and the body rendered both ways (compact
+    JSON has no raw newline), so a read only picks one."""
 
     def rendered() -> bytes | None:
         data = build()
         if data is None:
             return None
         stale_at = snapshot_stale_at(as_of=datetime.fromisoformat(data["as_of"]))
-        return repr(stale_at.timestamp()).encode() + b"\n" + _RENDERER.render({**data, "stale": False})
+        fresh, stale = (_RENDERER.render({**data, "stale": flag}) for flag in (False, True))
+        return b"\n".join((repr(stale_at.timestamp()).encode(), fresh, stale))
 
     raw = near_cached(_key(user_id, balance_name(broker)), rendered, ttl=TTL_SECONDS)
     if raw is None:
         return None
-    stale_at, _, body = raw.partition(b"\n")
-    if time.time() <= float(stale_at):
-        return body
-    return _RENDERER.render({**json.loads(body), "stale": True})
+    stale_at, fresh, stale = raw.split(b"\n")
+    return fresh if time.time() <= float(stale_at) else stale
 
 
 def body_response(body: bytes) -> HttpResponse:

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from config.embedded import free_port
+from realtime.wsprotocol import UVICORN_OPTIONS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -65,16 +66,9 @@ def asgi_server(env: dict[str, str], *, server: str = "daphne") -> Iterator[str]
             "config.asgi:application",
         ]
     else:
-        cmd = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "config.asgi:application",
-        ]
+        # As production runs it (README "Production").
+        options = ("--port", str(port), "--log-level", "warning", *UVICORN_OPTIONS)
+        cmd = [sys.executable, "-m", "uvicorn", *options, "config.asgi:application"]
     proc = subprocess.Popen(cmd, cwd=BASE_DIR, env={**os.environ, **env})
     try:
         wait_for(lambda: proc.poll() is None and port_open(port), timeout=60, what=f"{server} on {port}")

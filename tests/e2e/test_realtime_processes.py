@@ -1,6 +1,8 @@
-"""Real time across real processes: two Daphne servers sharing Redis, a reconnect storm."""
+"""Real time across real processes: Daphne and uvicorn (as production runs it) sharing Redis,
+a burst of quotes through uvicorn's coalesced writes, a reconnect storm."""
 
 import asyncio
+import contextlib
 import json
 
 import httpx
@@ -41,7 +43,11 @@ def _health(base: str) -> dict:
 
 
 def test_a_quote_reaches_subscribers_on_two_processes_and_stats_are_summed(tmp_path):
-    with app_database(tmp_path) as (env, key), asgi_server(env) as one, asgi_server(env) as two:
+    with (
+        app_database(tmp_path) as (env, key),
+        asgi_server(env) as one,
+        asgi_server(env, server="uvicorn") as two,
+    ):
 
         async def scenario():
             # Other processes (this test run's own in-process sockets) may count too: measure the change.
@@ -81,6 +87,41 @@ def test_a_quote_reaches_subscribers_on_two_processes_and_stats_are_summed(tmp_p
             assert stats["totalConnections"] >= base["totalConnections"] + 3  # accepted since start, not open now
             await a.close()
             await b.close()
+
+        asyncio.run(scenario())
+
+
+def test_uvicorn_delivers_a_burst_of_quotes_whole_and_in_order_and_still_closes_cleanly(tmp_path):
+    from brokers.adapters.paper.universe import symbols
+
+    watched = list(symbols()[:20])
+    with app_database(tmp_path) as (env, key), asgi_server(env, server="uvicorn") as base:
+
+        async def scenario():
+            sockets = [await _connect(base, key) for _ in range(3)]
+            for ws in sockets:
+                await _subscribe(ws, *watched)
+            await asyncio.sleep(1.5)  # the server's quote subscription is live
+            for ws in sockets:  # skip the last known quotes sent on subscribing, if any
+                with contextlib.suppress(TimeoutError):
+                    while True:
+                        await _next_quote(ws, timeout=0.3)
+            # One publish of 20 quotes, as a poll makes: each socket's 20 frames go out as one run.
+            burst = [_quote(symbol, f"{100 + i}.25") for i, symbol in enumerate(watched)]
+            await asyncio.to_thread(quotes_publish, burst)
+            for ws in sockets:
+                got = [await _next_quote(ws) for _ in watched]
+                assert [(q["symbol"], q["price"]) for q in got] == [(q.symbol, str(q.price)) for q in burst]
+            await sockets[0].send(json.dumps({"action": "ping"}))
+            assert json.loads(await asyncio.wait_for(sockets[0].recv(), 10))["event"] == "pong"
+            for ws in sockets:
+                await ws.close()
+                assert ws.close_code == 1000
+            # A refused socket still gets its close code after the accept: a close flushes first.
+            anonymous = await websockets.connect(base.replace("http", "ws") + "/ws/", open_timeout=30)
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(anonymous.recv(), 10)
+            assert anonymous.close_code == 4401
 
         asyncio.run(scenario())
 
