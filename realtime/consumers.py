@@ -15,6 +15,7 @@ from realtime.publish import user_group
 from realtime.quotes import quotes_last_async
 from realtime.stats import tracker
 from realtime.symbols import SymbolError, symbols_clean
+from realtime.wsprotocol import SEND_NOWAIT
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_DISABLED = 4503
@@ -40,7 +41,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             return
         self.user_id = user.pk
         await self.channel_layer.group_add(user_group(user.pk), self.channel_name)
-        self.outbox = Outbox(self.base_send)
+        self.outbox = Outbox(self.base_send, send_nowait=self.scope.get("extensions", {}).get(SEND_NOWAIT))
         tracker.opened(user.pk)
         await self.send_event(events.envelope(events.READY, {"user_id": user.pk, "tier": user.tier}))
 

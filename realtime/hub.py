@@ -47,17 +47,26 @@ totals = FrameTotals()
 
 
 class Outbox:
-    """One socket's pending frames (one per symbol) and the task that writes them in order."""
+    """One socket's pending frames (one per symbol) and the task that writes them in order.
 
-    def __init__(self, send: Send) -> None:
+    With `send_nowait` (the server's SEND_NOWAIT extension, realtime/wsprotocol.py) a frame for
+    an idle socket is written at once, without waking the task; anything else waits its turn."""
+
+    def __init__(self, send: Send, send_nowait: Callable[[str], bool] | None = None) -> None:
         self.send = send
+        self.send_nowait = send_nowait
         self.pending: dict[str, str] = {}
         self.ready = asyncio.Event()
+        self.writing = False  # the task is inside `send`
         self.coalesced = 0
         self.sent = 0
         self.task = asyncio.get_running_loop().create_task(self._drain())
 
     def offer(self, symbol: str, frame: str) -> None:
+        idle = not (self.pending or self.writing)
+        if idle and self.send_nowait is not None and self.send_nowait(frame):
+            self._count_sent()
+            return
         if symbol in self.pending:
             self.coalesced += 1
             totals.coalesced += 1
@@ -73,9 +82,14 @@ class Outbox:
                 while self.pending:
                     symbol = next(iter(self.pending))
                     frame = self.pending.pop(symbol)
+                    self.writing = True
                     await self.send({"type": "websocket.send", "text": frame})
-                    self.sent += 1
-                    totals.sent += 1
+                    self.writing = False
+                    self._count_sent()
+
+    def _count_sent(self) -> None:
+        self.sent += 1
+        totals.sent += 1
 
     def close(self) -> None:
         self.task.cancel()

@@ -19,6 +19,7 @@ import threading
 from typing import Any, cast
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
 
 # How production runs uvicorn for /ws/. Per-message deflate is declined: it cost more CPU per
 # quote frame than all the rest of the frame's delivery and ~47 KB of memory per socket, to
@@ -27,6 +28,11 @@ UVICORN_OPTIONS = (
     *("--ws", "realtime.wsprotocol:CoalescingWebSocketsProtocol"),
     *("--ws-per-message-deflate", "false"),
 )
+
+# An ASGI extension (scope["extensions"]) this protocol offers on /ws/: a callable that writes a
+# text frame at once, without a task switch, and returns False when the app must use `send`
+# instead (socket not open, or paused by flow control). The quote hub uses it for idle sockets.
+SEND_NOWAIT = "tradewire.websocket.send_nowait"
 
 # The one transport in this thread's event loop whose writes are being held.
 _held = threading.local()
@@ -78,5 +84,23 @@ class CoalescingTransport:
 
 
 class CoalescingWebSocketsProtocol(WebSocketsSansIOProtocol):
+    """Also offers the app SEND_NOWAIT in `scope["extensions"]`."""
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(CoalescingTransport(cast(asyncio.Transport, transport), self.loop))  # type: ignore[arg-type]
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)  # none when the handshake was refused
+        if scope is not None:
+            scope["extensions"][SEND_NOWAIT] = self.send_text_nowait
+
+    def send_text_nowait(self, text: str) -> bool:
+        """Write a text frame now if the socket is open and not paused by flow control."""
+        if not self.handshake_complete or self.close_sent or not self.writable.is_set():
+            return False
+        if self.conn.state is not State.OPEN or self.transport.is_closing():
+            return False
+        self.conn.send_text(text.encode())
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        return True
