@@ -133,16 +133,19 @@ class QuoteHub:
 
     def dispatch(self, quotes: list[dict[str, Any]]) -> int:
         """Offer each quote's frame to its subscribers here; returns how many were offered."""
-        offered = 0
+        batches: dict[Outbox, list[tuple[str, str]]] = defaultdict(list)
         for quote in quotes:
             members = self.subscribers.get(quote["symbol"])
             if not members:
                 continue
             frame = json.dumps(events.envelope(events.WATCHLIST_QUOTE, quote))
             for outbox in members:
-                outbox.offer(quote["symbol"], frame)
-            offered += len(members)
-        return offered
+                batches[outbox].append((quote["symbol"], frame))
+        # Each socket's frames back to back, so the server can write them as one run.
+        for outbox, frames in batches.items():
+            for symbol, frame in frames:
+                outbox.offer(symbol, frame)
+        return sum(len(frames) for frames in batches.values())
 
     def _listen(self) -> None:
         delay = 0.1

@@ -163,6 +163,48 @@ def test_a_waiting_older_quote_is_replaced_by_a_newer_one(user):
     run_async(scenario())
 
 
+def test_an_idle_socket_is_written_at_once_and_a_busy_one_queues_in_order(user):
+    from realtime.hub import Outbox
+
+    def frame(price: str) -> str:
+        return json.dumps(events.envelope("watchlist:quote", {"price": price}))
+
+    async def scenario():
+        written: list[tuple[str, str]] = []
+        paused = [False]  # the server's flow control, as SEND_NOWAIT sees it
+        gate = asyncio.Event()
+
+        def send_nowait(text: str) -> bool:
+            if paused[0]:
+                return False
+            written.append(("now", json.loads(text)["data"]["price"]))
+            return True
+
+        async def send(message):
+            await gate.wait()
+            written.append(("task", json.loads(message["text"])["data"]["price"]))
+
+        outbox = Outbox(send, send_nowait=send_nowait)
+        outbox.offer("AAPL", frame("1"))
+        assert written == [("now", "1")]  # idle: written at once, no task switch
+        paused[0] = True
+        outbox.offer("AAPL", frame("2"))
+        outbox.offer("MSFT", frame("m1"))
+        paused[0] = False
+        outbox.offer("AAPL", frame("3"))  # frames are waiting: this one queues too, replacing "2"
+        await asyncio.sleep(0.01)  # the task took "m1" and is blocked in `send`
+        outbox.offer("TSLA", frame("t"))  # the task is writing: queued behind it
+        gate.set()
+        await asyncio.sleep(0.05)
+        assert written == [("now", "1"), ("task", "m1"), ("task", "3"), ("task", "t")]
+        assert outbox.coalesced == 1 and outbox.sent == 4
+        outbox.offer("AAPL", frame("4"))
+        assert written[-1] == ("now", "4")  # idle again
+        outbox.close()
+
+    run_async(scenario())
+
+
 def test_user_events_reach_that_user_only(make_user):
     a, b = make_user(), make_user()
 
