@@ -1,5 +1,6 @@
-"""Real time across real processes: Daphne and uvicorn (as production runs it) sharing Redis,
-a burst of quotes through uvicorn's coalesced writes, a reconnect storm."""
+"""Real time across real processes: Daphne and uvicorn (as production runs it) sharing Redis;
+through uvicorn, a burst of quotes written as runs, and a socket that stops reading while
+another keeps up; a reconnect storm."""
 
 import asyncio
 import contextlib
@@ -36,6 +37,13 @@ async def _next_quote(ws, timeout=10):
         message = json.loads(await asyncio.wait_for(ws.recv(), timeout))
         if message["event"] == "watchlist:quote":
             return message["data"]
+
+
+@pytest.fixture(scope="module")
+def uvicorn_app(tmp_path_factory):
+    """One uvicorn server, run as production runs it, and an API token; shared by this module's tests."""
+    with app_database(tmp_path_factory.mktemp("uvicorn")) as (env, key), asgi_server(env, server="uvicorn") as base:
+        yield base, key
 
 
 def _health(base: str) -> dict:
@@ -91,39 +99,99 @@ def test_a_quote_reaches_subscribers_on_two_processes_and_stats_are_summed(tmp_p
         asyncio.run(scenario())
 
 
-def test_uvicorn_delivers_a_burst_of_quotes_whole_and_in_order_and_still_closes_cleanly(tmp_path):
+def test_uvicorn_delivers_a_burst_of_quotes_whole_and_in_order_and_still_closes_cleanly(uvicorn_app):
     from brokers.adapters.paper.universe import symbols
 
     watched = list(symbols()[:20])
-    with app_database(tmp_path) as (env, key), asgi_server(env, server="uvicorn") as base:
+    base, key = uvicorn_app
 
-        async def scenario():
-            sockets = [await _connect(base, key) for _ in range(3)]
-            for ws in sockets:
-                await _subscribe(ws, *watched)
-            await asyncio.sleep(1.5)  # the server's quote subscription is live
-            for ws in sockets:  # skip the last known quotes sent on subscribing, if any
-                with contextlib.suppress(TimeoutError):
-                    while True:
-                        await _next_quote(ws, timeout=0.3)
-            # One publish of 20 quotes, as a poll makes: each socket's 20 frames go out as one run.
-            burst = [_quote(symbol, f"{100 + i}.25") for i, symbol in enumerate(watched)]
-            await asyncio.to_thread(quotes_publish, burst)
-            for ws in sockets:
-                got = [await _next_quote(ws) for _ in watched]
-                assert [(q["symbol"], q["price"]) for q in got] == [(q.symbol, str(q.price)) for q in burst]
-            await sockets[0].send(json.dumps({"action": "ping"}))
-            assert json.loads(await asyncio.wait_for(sockets[0].recv(), 10))["event"] == "pong"
-            for ws in sockets:
-                await ws.close()
-                assert ws.close_code == 1000
-            # A refused socket still gets its close code after the accept: a close flushes first.
-            anonymous = await websockets.connect(base.replace("http", "ws") + "/ws/", open_timeout=30)
-            with pytest.raises(websockets.ConnectionClosed):
-                await asyncio.wait_for(anonymous.recv(), 10)
-            assert anonymous.close_code == 4401
+    async def scenario():
+        sockets = [await _connect(base, key) for _ in range(3)]
+        for ws in sockets:
+            await _subscribe(ws, *watched)
+        await asyncio.sleep(1.5)  # the server's quote subscription is live
+        for ws in sockets:  # skip the last known quotes sent on subscribing, if any
+            with contextlib.suppress(TimeoutError):
+                while True:
+                    await _next_quote(ws, timeout=0.3)
+        # One publish of 20 quotes, as a poll makes: each socket's 20 frames go out as one run.
+        burst = [_quote(symbol, f"{100 + i}.25") for i, symbol in enumerate(watched)]
+        await asyncio.to_thread(quotes_publish, burst)
+        for ws in sockets:
+            got = [await _next_quote(ws) for _ in watched]
+            assert [(q["symbol"], q["price"]) for q in got] == [(q.symbol, str(q.price)) for q in burst]
+        await sockets[0].send(json.dumps({"action": "ping"}))
+        assert json.loads(await asyncio.wait_for(sockets[0].recv(), 10))["event"] == "pong"
+        for ws in sockets:
+            await ws.close()
+            assert ws.close_code == 1000
+        # A refused socket still gets its close code after the accept: a close flushes first.
+        anonymous = await websockets.connect(base.replace("http", "ws") + "/ws/", open_timeout=30)
+        with pytest.raises(websockets.ConnectionClosed):
+            await asyncio.wait_for(anonymous.recv(), 10)
+        assert anonymous.close_code == 4401
 
-        asyncio.run(scenario())
+    asyncio.run(scenario())
+
+
+def test_a_socket_that_stops_reading_delays_nobody_and_then_gets_the_newest_quotes(uvicorn_app):
+    from decimal import Decimal
+
+    from brokers.adapters.paper.universe import symbols
+
+    watched = list(symbols()[:20])
+    bursts = 1500  # ~8 MB of frames: more than the kernel buffers of a socket nobody reads
+
+    def burst(n: int):
+        return [_quote(symbol, f"{1000 + n}.{i:02d}") for i, symbol in enumerate(watched)]
+
+    final = {q.symbol: q.price for q in burst(bursts - 1)}
+    base, key = uvicorn_app
+
+    async def scenario():
+        fast = await _connect(base, key)
+        # max_queue=1: the client library stops reading the socket once a message waits.
+        slow = await websockets.connect(
+            base.replace("http", "ws") + "/ws/",
+            additional_headers={"Authorization": f"Token {key}"},
+            max_queue=1,
+            open_timeout=60,
+        )
+        assert json.loads(await asyncio.wait_for(slow.recv(), 30))["event"] == "ready"
+        for ws in (fast, slow):
+            await _subscribe(ws, *watched)
+        await asyncio.sleep(1.5)  # the server's quote subscription is live
+        before = await asyncio.to_thread(_health, base)
+
+        def publish_all():
+            for n in range(bursts):
+                quotes_publish(burst(n))
+
+        publishing = asyncio.ensure_future(asyncio.to_thread(publish_all))
+        latest: dict[str, Decimal] = {}
+        while latest != final:  # the reading socket keeps up while the other one is stuck
+            quote = await _next_quote(fast, timeout=30)
+            latest[quote["symbol"]] = Decimal(quote["price"])
+        await publishing
+        # The stuck socket was paused by flow control: its frames queued and were coalesced.
+        await asyncio.to_thread(
+            wait_for,
+            lambda: _health(base)["quoteFramesCoalesced"] > before["quoteFramesCoalesced"],
+            timeout=15,
+            what="coalesced frames",
+        )
+        seen: dict[str, Decimal] = {}
+        with contextlib.suppress(TimeoutError):
+            while True:  # reading again: never an older quote after a newer one, the newest last
+                quote = await _next_quote(slow, timeout=3)
+                price = Decimal(quote["price"])
+                assert price > seen.get(quote["symbol"], Decimal(0))
+                seen[quote["symbol"]] = price
+        assert seen == final
+        await fast.close()
+        await slow.close()
+
+    asyncio.run(scenario())
 
 
 def test_a_reconnect_storm_of_1000_clients_all_succeeds(tmp_path):
