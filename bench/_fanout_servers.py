@@ -11,12 +11,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import json
-import os
 import resource
 import signal
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,12 +26,11 @@ from urllib.parse import urlsplit
 
 import psutil
 
+from bench._servers import ASGI_APP, BASE_DIR, PY, port_open, stop
 from config.embedded import free_port
 from realtime.wsprotocol import UVICORN_OPTIONS
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-PY = sys.executable
-APP = "config.asgi:application"
+APP = ASGI_APP
 PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here, so a child only makes the call
 
@@ -100,12 +96,6 @@ def _command(kind: str, port: int, *, app: str, channel: str) -> list[str]:
     raise ValueError(f"unknown server kind {kind!r}")
 
 
-def _port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 @contextlib.contextmanager
 def serving(kind: str, *, env: dict[str, str], log: Path, app: str = APP) -> Iterator[Server]:
     """Run one server until the block ends (errors and Ctrl-C included)."""
@@ -124,7 +114,7 @@ def serving(kind: str, *, env: dict[str, str], log: Path, app: str = APP) -> Ite
         )
     try:
         deadline = time.monotonic() + 60
-        while not _port_open(port):
+        while not port_open(port):
             if proc.poll() is not None or time.monotonic() > deadline:
                 tail = log.read_text(errors="replace")[-800:]
                 raise RuntimeError(f"{kind} did not start (exit code {proc.poll()}): {tail}")
@@ -134,18 +124,6 @@ def serving(kind: str, *, env: dict[str, str], log: Path, app: str = APP) -> Ite
         stop(proc)
         if kind == "channels-daphne":
             _forget_layer_keys(prefix, env["REDIS_URL"])
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)  # its own session: anything it started, and only that
 
 
 def _forget_layer_keys(prefix: str, redis_url: str) -> None:

@@ -121,17 +121,18 @@ def serving(name: str, *, env: dict[str, str], ready_path: str, log: Path, timeo
             time.sleep(0.2)
         yield Running(url=base, pid=proc.pid)
     finally:
-        _stop(proc)
+        stop(proc)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 15 s, then whatever is left in the server's own session."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait()
+            proc.wait(timeout=10)
     # The server was started in its own session: end any worker it left behind, and only those.
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)

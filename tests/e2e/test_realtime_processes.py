@@ -17,9 +17,12 @@ from tests.realtime.test_consumer import _quote
 pytestmark = pytest.mark.e2e
 
 
-async def _connect(base: str, key: str):
+async def _connect(base: str, key: str, **options):
     ws = await websockets.connect(
-        base.replace("http", "ws") + "/ws/", additional_headers={"Authorization": f"Token {key}"}, open_timeout=60
+        base.replace("http", "ws") + "/ws/",
+        additional_headers={"Authorization": f"Token {key}"},
+        open_timeout=60,
+        **options,
     )
     ready = json.loads(await asyncio.wait_for(ws.recv(), 30))
     assert ready["event"] == "ready"
@@ -151,13 +154,7 @@ def test_a_socket_that_stops_reading_delays_nobody_and_then_gets_the_newest_quot
     async def scenario():
         fast = await _connect(base, key)
         # max_queue=1: the client library stops reading the socket once a message waits.
-        slow = await websockets.connect(
-            base.replace("http", "ws") + "/ws/",
-            additional_headers={"Authorization": f"Token {key}"},
-            max_queue=1,
-            open_timeout=60,
-        )
-        assert json.loads(await asyncio.wait_for(slow.recv(), 30))["event"] == "ready"
+        slow = await _connect(base, key, max_queue=1)
         for ws in (fast, slow):
             await _subscribe(ws, *watched)
         await asyncio.sleep(1.5)  # the server's quote subscription is live

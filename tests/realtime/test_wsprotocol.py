@@ -33,16 +33,25 @@ class _Counted:
         return getattr(self.transport, name)
 
 
+async def _loopback_server() -> tuple[asyncio.Server, list[bytearray], asyncio.Event]:
+    """A server that keeps what each connection receives; the event is set when one closes."""
+    received: list[bytearray] = []
+    closed = asyncio.Event()
+    server = await asyncio.get_running_loop().create_server(lambda: _Sink(received, closed), "127.0.0.1", 0)
+    return server, received, closed
+
+
+async def _connect(server: asyncio.Server) -> _Counted:
+    port = server.sockets[0].getsockname()[1]
+    transport, _ = await asyncio.get_running_loop().create_connection(asyncio.Protocol, "127.0.0.1", port)
+    return _Counted(transport)
+
+
 def test_a_run_of_writes_reaches_the_socket_as_one_write_in_order():
     async def scenario():
         loop = asyncio.get_running_loop()
-        received: list[bytearray] = []
-        closed = asyncio.Event()
-        server = await loop.create_server(lambda: _Sink(received, closed), "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        raw_a, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
-        raw_b, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
-        a_out, b_out = _Counted(raw_a), _Counted(raw_b)
+        server, received, closed = await _loopback_server()
+        a_out, b_out = await _connect(server), await _connect(server)
         a, b = CoalescingTransport(a_out, loop), CoalescingTransport(b_out, loop)
 
         a.write(b"one,")
@@ -70,16 +79,11 @@ def test_a_run_of_writes_reaches_the_socket_as_one_write_in_order():
 
 def test_nothing_is_written_to_a_transport_that_is_already_closing():
     async def scenario():
-        loop = asyncio.get_running_loop()
-        received: list[bytearray] = []
-        closed = asyncio.Event()
-        server = await loop.create_server(lambda: _Sink(received, closed), "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        raw, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
-        out = _Counted(raw)
-        held = CoalescingTransport(out, loop)
+        server, _, _ = await _loopback_server()
+        out = await _connect(server)
+        held = CoalescingTransport(out, asyncio.get_running_loop())
         held.write(b"late")
-        raw.close()  # the peer went away meanwhile
+        out.transport.close()  # the peer went away meanwhile
         await asyncio.sleep(0)
         assert out.writes == []
         server.close()
