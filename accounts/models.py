@@ -40,6 +40,8 @@ class User(AbstractUser):
     username = None  # type: ignore[assignment]
     email = models.EmailField("email address", unique=True)
     tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.FREE)
+    # The portfolio is summed in this currency (ISO 4217); amounts with no rate are shown apart.
+    display_currency = models.CharField(max_length=8, default="USD")
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []

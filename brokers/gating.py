@@ -10,7 +10,7 @@ from django.conf import settings
 
 from accounts.models import User
 from brokers.adapters.registry import BrokerSpec, allowed_keys, get_spec, requires_premium
-from config.errors import ApiError
+from config.domain import Forbidden, NotFound, Unavailable
 
 PAPER = "paper"
 
@@ -19,19 +19,19 @@ def broker_spec_or_404(key: str) -> BrokerSpec:
     try:
         return get_spec(key)
     except KeyError:
-        raise ApiError(404, "not_found", f"Unknown broker {key!r}.") from None
+        raise NotFound(f"Unknown broker {key!r}.") from None
 
 
 def broker_access_check(*, user: User, spec: BrokerSpec) -> None:
-    """Raise the contract's 503/403 when `user` may not use `spec` now."""
+    """Refuse (Unavailable / Forbidden, with the contract's codes) when `user` may not use `spec` now."""
     if spec.key == PAPER:
         return
     if not settings.BROKER_INTEGRATIONS_ENABLED:
-        raise ApiError(503, "broker_integrations_disabled", "Broker integrations are turned off right now.")
+        raise Unavailable("Broker integrations are turned off right now.", code="broker_integrations_disabled")
     if spec.key not in allowed_keys():
-        raise ApiError(403, "broker_not_allowed", f"{spec.name} is not enabled on this server.")
+        raise Forbidden(f"{spec.name} is not enabled on this server.", code="broker_not_allowed")
     if requires_premium(spec) and not user.is_premium:
-        raise ApiError(403, "premium_required", "Broker integrations require the premium tier.")
+        raise Forbidden("Broker integrations require the premium tier.", code="premium_required")
 
 
 def broker_enabled(spec: BrokerSpec) -> bool:

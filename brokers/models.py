@@ -7,8 +7,7 @@ from django.db import models
 
 from brokers.adapters.base import OrderStatus, OrderType, Side, TimeInForce
 from brokers.adapters.registry import CHOICES
-
-MONEY = {"max_digits": 28, "decimal_places": 10}
+from config.money import MONEY_FIELD as MONEY
 
 
 class ConnectionStatus(models.TextChoices):
@@ -32,6 +31,13 @@ class BrokerConnection(models.Model):
     account_id = models.CharField(max_length=100, blank=True)
     currency = models.CharField(max_length=8, default="USD")
     consecutive_failures = models.PositiveIntegerField(default=0)
+    # Connection health: the last call that worked, since when it has been failing (a gateway
+    # unreachable, a broker down), and when the login runs out (an OAuth refresh token).
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    failing_since = models.DateTimeField(null=True, blank=True)
+    auth_expires_at = models.DateTimeField(null=True, blank=True)
+    # Bumped whenever the sealed credentials change: pooled adapters holding older ones are rebuilt.
+    credentials_version = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -61,7 +67,16 @@ class Credential(models.Model):
         return f"{self.field} of connection {self.connection_id}"
 
 
+class OrderLeg(models.TextChoices):
+    ENTRY = "", "entry"
+    TAKE_PROFIT = "take_profit"
+    STOP_LOSS = "stop_loss"
+
+
 class Order(models.Model):
+    """One order of ours. A bracket's exit legs are orders of their own with `parent` and `leg` set:
+    reported by the broker for a native bracket, placed by us after the entry fills for an emulated one."""
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="orders")
     # Orders outlive a disconnected broker as history.
@@ -90,6 +105,12 @@ class Order(models.Model):
     error_message = models.CharField(max_length=500, blank=True)
     submit_attempts = models.PositiveIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="legs")
+    leg = models.CharField(max_length=16, choices=OrderLeg.choices, blank=True, default=OrderLeg.ENTRY)
+    # Whose bracket this is: the broker's (native) or ours, placed after the entry fills (emulated).
+    bracket = models.CharField(max_length=8, blank=True, help_text="native, emulated, or blank (no bracket)")
+    # An emulated stop-loss we hold and watch ourselves: sent once the market reaches its stop.
+    held = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -97,11 +118,62 @@ class Order(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "client_order_id"], name="one_order_per_client_id"),
         ]
-        indexes = [models.Index(fields=["user", "broker", "-created_at"]), models.Index(fields=["status"])]
+        indexes = [
+            models.Index(fields=["user", "broker", "-created_at"]),
+            models.Index(fields=["status"]),
+            models.Index(fields=["connection", "broker_order_id"]),
+        ]
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"{self.side} {self.qty} {self.symbol} @{self.broker} ({self.status})"
+
+
+class Fill(models.Model):
+    """One execution of an order, keyed by the broker's execution id: a repeated report is the same row.
+
+    An order's filled quantity, average price and fee are derived from its fills.
+    """
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="fills")
+    connection = models.ForeignKey(BrokerConnection, null=True, on_delete=models.SET_NULL, related_name="fills")
+    execution_id = models.CharField(max_length=128)
+    qty = models.DecimalField(**MONEY)
+    price = models.DecimalField(**MONEY)
+    fee = models.DecimalField(default=0, **MONEY)
+    fee_currency = models.CharField(max_length=8, blank=True)
+    executed_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "execution_id"], name="one_fill_per_execution_id"),
+        ]
+        ordering = ["executed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.qty} @ {self.price} ({self.execution_id})"
+
+
+class Instrument(models.Model):
+    """What a broker trades under a canonical symbol, cached from its metadata endpoints (refreshed daily)."""
+
+    broker = models.CharField(max_length=16, choices=CHOICES)
+    symbol = models.CharField(max_length=32)
+    asset_class = models.CharField(max_length=16)
+    broker_symbol = models.CharField(max_length=64)
+    tick_size = models.DecimalField(**MONEY)
+    lot_size = models.DecimalField(**MONEY)
+    min_qty = models.DecimalField(**MONEY)
+    fractional = models.BooleanField(default=False)
+    currency = models.CharField(max_length=8, default="USD")
+    refreshed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["broker", "symbol"], name="one_instrument_per_broker_symbol")]
+
+    def __str__(self) -> str:
+        return f"{self.symbol}@{self.broker}"
 
 
 class BalanceSnapshot(models.Model):
@@ -137,6 +209,21 @@ class PositionSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.symbol} {self.qty}"
+
+
+class KillSwitch(models.Model):
+    """A user's kill switch: while engaged, bots are halted and nothing that opens or grows a position is placed."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="kill_switch")
+    engaged = models.BooleanField(default=False)
+    since = models.DateTimeField(null=True, blank=True)
+    flatten = models.BooleanField(
+        default=False, help_text="Engaged with flatten: open orders cancelled, positions closed."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"kill switch of {self.user_id}: {'engaged' if self.engaged else 'released'}"
 
 
 # --- the paper broker's own books (it is a broker: these are its records, not ours) ---

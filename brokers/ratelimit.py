@@ -9,9 +9,9 @@ The two models of `RateLimit`:
 
 - `"window"`: never more than `requests` calls in ANY window of `per_seconds` seconds (sliding,
   boundaries included). GCRA with burst b and emission interval T admits at most b + W/T calls in a
-  window W, so b = max(1, requests // 10) and T = per_seconds / (requests - b), rounded up to the
-  microsecond: a small burst, then one call every T. The steady rate is (requests - b) / per_seconds,
-  at least 90% of the limit.
+  window W, so b = max(1, requests // 10) (or the limit's own `burst`) and T = per_seconds / (requests - b),
+  rounded up to the microsecond: a small burst, then one call every T. The steady rate is
+  (requests - b) / per_seconds, at least 90% of the limit with the default burst.
 - `"decay"` (Kraken's counter decay): a counter of at most `requests` that decays by
   requests / per_seconds each second; i.e. a bucket of `requests` refilled at that rate: a burst of
   `requests`, then one call every per_seconds / requests seconds.
@@ -166,7 +166,7 @@ def _shape(limit: RateLimit) -> tuple[int, int]:
     window_us = round(limit.per_seconds * _MICROS)
     if limit.model == "decay":
         return _ceil_div(window_us, limit.requests), limit.requests
-    burst = max(1, limit.requests // 10)
+    burst = min(limit.burst, limit.requests) if limit.burst else max(1, limit.requests // 10)
     spaced = limit.requests - burst
     if spaced == 0:
         # One request per window: the next may come only strictly after the window has passed.

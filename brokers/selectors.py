@@ -10,10 +10,10 @@ from django.db.models import QuerySet
 
 from accounts.models import User
 from brokers.adapters.base import OPEN_STATUSES
-from brokers.adapters.registry import BROKERS, requires_premium
+from brokers.adapters.registry import BROKERS, BrokerSpec, requires_premium
 from brokers.gating import broker_disabled_reason, broker_enabled, broker_spec_or_404
 from brokers.models import BalanceSnapshot, BrokerConnection, Order, PositionSnapshot
-from config.errors import ApiError
+from config.domain import NotFound
 
 
 def broker_supported_list() -> list[dict[str, Any]]:
@@ -22,13 +22,15 @@ def broker_supported_list() -> list[dict[str, Any]]:
         {
             "key": spec.key,
             "name": spec.name,
-            "asset_classes": list(spec.asset_classes),
-            "order_types": [t.value for t in spec.order_types],
-            "bracket": spec.bracket,
-            "paper_trading": spec.paper_trading,
+            "asset_classes": list(spec.capabilities.asset_classes),
+            "order_types": [t.value for t in spec.capabilities.order_types],
+            "bracket": spec.capabilities.bracket,
+            "paper_trading": spec.capabilities.paper_trading,
             "auth": spec.auth,
-            "credential_fields": [{k: v for k, v in asdict(f).items()} for f in spec.credential_fields],
-            "rate_limit": {"requests": spec.rate_limit.requests, "per_seconds": spec.rate_limit.per_seconds},
+            "credential_fields": [asdict(f) for f in spec.credential_fields],
+            # The limit on placing orders; `capabilities.rate_limits` has one per kind of call.
+            "rate_limit": _rate_limit(spec),
+            "capabilities": spec.capabilities.as_dict(),
             "enabled": broker_enabled(spec),
             "premium_required": requires_premium(spec),
             "docs_url": spec.docs_url,
@@ -39,11 +41,16 @@ def broker_supported_list() -> list[dict[str, Any]]:
     ]
 
 
+def _rate_limit(spec: BrokerSpec) -> dict[str, float]:
+    limit = spec.capabilities.rate_limits.orders
+    return {"requests": limit.requests, "per_seconds": limit.per_seconds}
+
+
 def connection_get(*, user: User, broker: str) -> BrokerConnection:
     spec = broker_spec_or_404(broker)
     connection = BrokerConnection.objects.filter(user=user, broker=spec.key).first()
     if connection is None:
-        raise ApiError(404, "not_found", f"{spec.name} is not connected.")
+        raise NotFound(f"{spec.name} is not connected.")
     return connection
 
 
@@ -74,5 +81,5 @@ def order_get(*, user: User, order_id: str) -> Order:
     except ValidationError:  # not a UUID
         order = None
     if order is None:
-        raise ApiError(404, "not_found", "No such order.")
+        raise NotFound("No such order.")
     return order

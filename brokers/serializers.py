@@ -7,8 +7,8 @@ from typing import Any
 
 from rest_framework import serializers
 
-from brokers.adapters.base import OrderType, Side, TimeInForce
-from config.money import money_str
+from brokers.adapters.base import NEEDS_PRICE, OrderType, Side, TimeInForce, bracket_problem
+from config.money import DECIMAL_PLACES, MAX_DIGITS, money_str
 
 CLIENT_ORDER_ID = r"^[A-Za-z0-9_.:-]{1,64}$"
 
@@ -17,8 +17,8 @@ class MoneyField(serializers.DecimalField):
     """A positive decimal in, a plain-notation string out."""
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("max_digits", 28)
-        kwargs.setdefault("decimal_places", 10)
+        kwargs.setdefault("max_digits", MAX_DIGITS)
+        kwargs.setdefault("decimal_places", DECIMAL_PLACES)
         super().__init__(**kwargs)
 
     def to_representation(self, value: Any) -> str | None:
@@ -71,6 +71,15 @@ class ConnectionOut(serializers.Serializer):
     currency = serializers.CharField()
     created_at = serializers.DateTimeField()
     authorize_url = serializers.CharField(required=False)
+    # Connection health, for the brokers page.
+    last_success_at = serializers.DateTimeField(allow_null=True, help_text="The last call to the broker that worked.")
+    consecutive_failures = serializers.IntegerField()
+    failing_since = serializers.DateTimeField(
+        allow_null=True, help_text="Unreachable or failing since; null when well."
+    )
+    auth_expires_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the login (an OAuth refresh token) ends."
+    )
 
 
 class BalanceOut(serializers.Serializer):
@@ -101,7 +110,12 @@ class SupportedBrokerOut(serializers.Serializer):
     paper_trading = serializers.BooleanField()
     auth = serializers.CharField()
     credential_fields = serializers.ListField(child=serializers.DictField())
-    rate_limit = serializers.DictField()
+    rate_limit = serializers.DictField(help_text="The limit on placing orders: {requests, per_seconds}.")
+    capabilities = serializers.DictField(
+        help_text="What the broker supports: time_in_force, bracket, bracket_legs (any or both), "
+        "stop_loss_limit, fractional, short_selling, client_id_dedup, order_updates, session, "
+        "rate_limits per kind of call (orders, cancels, queries, market_data)."
+    )
     enabled = serializers.BooleanField()
     premium_required = serializers.BooleanField()
     docs_url = serializers.CharField(help_text="The broker's API documentation; empty for the paper broker.")
@@ -124,6 +138,12 @@ class PortfolioBrokerOut(serializers.Serializer):
     status = serializers.CharField()
     as_of = serializers.DateTimeField(allow_null=True)
     sparkline = SparkPointOut(many=True)
+    currency = serializers.CharField(help_text="The currency of equity and cash: the display currency when converted.")
+    account_currency = serializers.CharField()
+    converted = serializers.BooleanField(
+        help_text="False when no rate is known: amounts unconverted, not in the totals."
+    )
+    fx_rate = serializers.CharField(allow_null=True)
 
 
 class PortfolioOut(serializers.Serializer):
@@ -159,42 +179,40 @@ class OrderIn(serializers.Serializer):
     qty = PositiveMoney()
     limit_price = PositiveMoney(required=False, allow_null=True, default=None)
     stop_price = PositiveMoney(required=False, allow_null=True, default=None)
-    time_in_force = serializers.ChoiceField(choices=[t.value for t in TimeInForce], default=TimeInForce.DAY.value)
+    # Omitted: the broker's first time in force (capabilities), e.g. `day` where the broker has it.
+    time_in_force = serializers.ChoiceField(
+        choices=[t.value for t in TimeInForce], required=False, allow_null=True, default=None
+    )
     take_profit = TakeProfitIn(required=False, allow_null=True, default=None)
     stop_loss = StopLossIn(required=False, allow_null=True, default=None)
     client_order_id = serializers.RegexField(CLIENT_ORDER_ID, required=False, allow_null=True, default=None)
 
-    _NEEDS = {
-        OrderType.MARKET: (False, False),
-        OrderType.LIMIT: (True, False),
-        OrderType.STOP: (False, True),
-        OrderType.STOP_LIMIT: (True, True),
-    }
-
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        needs_limit, needs_stop = self._NEEDS[OrderType(attrs["type"])]
+        needs_limit, needs_stop = NEEDS_PRICE[OrderType(attrs["type"])]
         errors: dict[str, str] = {}
         for name, needed in (("limit_price", needs_limit), ("stop_price", needs_stop)):
             if needed and attrs.get(name) is None:
                 errors[name] = f"Required for a {attrs['type']} order."
             elif not needed and attrs.get(name) is not None:
                 errors[name] = f"Not used by a {attrs['type']} order."
-        errors.update(self._bracket_errors(attrs))
+        take, stop = attrs.get("take_profit") or {}, attrs.get("stop_loss") or {}
+        problem = bracket_problem(
+            side=Side(attrs["side"]), take_profit=take.get("limit_price"), stop_loss=stop.get("stop_price")
+        )
+        if problem:
+            errors[problem[0]] = problem[1]
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
 
-    @staticmethod
-    def _bracket_errors(attrs: dict[str, Any]) -> dict[str, str]:
-        take, stop = attrs.get("take_profit"), attrs.get("stop_loss")
-        if not take or not stop:
-            return {}
-        # The exit legs of a buy sit above (profit) and below (loss) the entry; a sell's the reverse.
-        if attrs["side"] == Side.BUY and take["limit_price"] <= stop["stop_price"]:
-            return {"take_profit": "For a buy, take-profit must be above the stop-loss."}
-        if attrs["side"] == Side.SELL and take["limit_price"] >= stop["stop_price"]:
-            return {"take_profit": "For a sell, take-profit must be below the stop-loss."}
-        return {}
+    def order_values(self) -> dict[str, Any]:
+        """The validated order in `OrderRequest`'s field names (the bracket legs flattened)."""
+        values = dict(self.validated_data)
+        take, stop = values.pop("take_profit") or {}, values.pop("stop_loss") or {}
+        values["take_profit_limit_price"] = take.get("limit_price")
+        values["stop_loss_stop_price"] = stop.get("stop_price")
+        values["stop_loss_limit_price"] = stop.get("limit_price")
+        return values
 
 
 class OrderOut(serializers.Serializer):

@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from cryptography.exceptions import InvalidTag
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from brokers.kek import (
@@ -63,7 +64,31 @@ def credentials_store(*, connection: BrokerConnection, values: Mapping[str, str]
     with transaction.atomic():
         Credential.objects.filter(connection=connection).delete()
         Credential.objects.bulk_create(rows)
+        # Every process's pooled adapter for this connection is rebuilt with the new values.
+        BrokerConnection.objects.filter(pk=connection.pk).update(credentials_version=F("credentials_version") + 1)
+    connection.credentials_version += 1
     logger.info("Stored %d credential fields for connection %s.", len(rows), connection.pk)
+
+
+def credentials_rotate(
+    update: Callable[[dict[str, str]], dict[str, str] | None], *, connection_id: int
+) -> dict[str, str]:
+    """Change some of a connection's credentials from their current values, serialised on its row.
+
+    `update` gets the credentials as stored now and returns the fields to change (or None to
+    change nothing); it runs under the connection's row lock, so of two processes refreshing a
+    rotating OAuth token at once the second sees the first one's new token and can use it
+    instead of spending an old refresh token. Returns the credentials as stored afterwards.
+    """
+    with transaction.atomic():
+        connection = BrokerConnection.objects.select_for_update().get(pk=connection_id)
+        current = credentials_load(connection=connection)
+        changes = update(dict(current))
+        if not changes:
+            return current
+        merged = {**current, **changes}
+        credentials_store(connection=connection, values=merged)
+    return merged
 
 
 def credentials_load(*, connection: BrokerConnection) -> dict[str, str]:

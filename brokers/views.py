@@ -14,8 +14,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from brokers import readcache, selectors
-from brokers.adapters.base import BrokerError
 from brokers.gating import broker_access_check, broker_spec_or_404
+from brokers.models import ConnectionStatus
+from brokers.oauth_views import oauth_callback_url
 from brokers.serializers import (
     BalanceOut,
     ConnectionConfigureIn,
@@ -30,7 +31,6 @@ from brokers.serializers import (
 )
 from brokers.services.connections import (
     INTERACTIVE_WAIT_SECONDS,
-    broker_error_response,
     connection_configure,
     connection_delete,
     connection_refresh,
@@ -38,7 +38,8 @@ from brokers.services.connections import (
     credentials_clean,
     snapshot_is_stale,
 )
-from brokers.services.orders import OrderInput, order_cancel_request, order_place
+from brokers.services.oauth import oauth_authorize_url
+from brokers.services.orders import order_cancel_request, order_place, order_request_build
 from brokers.services.portfolio import portfolio_get
 from config.errors import ApiError
 
@@ -93,7 +94,13 @@ class ConnectionConfigureView(APIView):
             paper=data.validated_data["paper"],
             label=data.validated_data["label"],
         )
-        return Response(ConnectionOut(connection).data, status=status.HTTP_201_CREATED)
+        body = dict(ConnectionOut(connection).data)
+        if connection.status == ConnectionStatus.PENDING_AUTHORIZATION:
+            callback = oauth_callback_url(request)
+            body["authorize_url"] = oauth_authorize_url(
+                session=request.session, connection=connection, callback_url=callback
+            )
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class ConnectionListView(APIView):
@@ -142,10 +149,7 @@ class BalanceView(APIView):
     @staticmethod
     def _refreshed(request: Request, broker: str) -> dict[str, Any]:
         connection = selectors.connection_get(user=request.user, broker=broker)
-        try:
-            snapshot = connection_refresh(connection=connection, wait=INTERACTIVE_WAIT_SECONDS)
-        except BrokerError as exc:
-            raise broker_error_response(exc) from None
+        snapshot = connection_refresh(connection=connection, wait=INTERACTIVE_WAIT_SECONDS)
         return _balance_payload(snapshot, broker)
 
 
@@ -190,22 +194,11 @@ class BrokerOrdersView(APIView):
         connection = selectors.connection_get(user=request.user, broker=spec.key)
         data = OrderIn(data=request.data)
         data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
+        values = data.order_values()
         client_order_id = values.pop("client_order_id") or request.headers.get("Idempotency-Key") or None
-        order, created = order_place(
-            user=request.user, connection=connection, data=_order_input(values), client_order_id=client_order_id
-        )
+        order_request = order_request_build(broker=spec.key, client_order_id=client_order_id, **values)
+        order, created = order_place(user=request.user, connection=connection, request=order_request)
         return Response(OrderOut(order).data, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
-
-
-def _order_input(values: dict[str, Any]) -> OrderInput:
-    take, stop = values.pop("take_profit"), values.pop("stop_loss")
-    return OrderInput(
-        **values,
-        take_profit_limit_price=take["limit_price"] if take else None,
-        stop_loss_stop_price=stop["stop_price"] if stop else None,
-        stop_loss_limit_price=stop["limit_price"] if stop else None,
-    )
 
 
 class OrderDetailView(APIView):

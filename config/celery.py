@@ -18,6 +18,26 @@ app = Celery("tradewire")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+# Task priorities (Redis serves 0 first). A worker takes the most urgent waiting task, so an order
+# or a bot signal never queues behind bookkeeping (balance refreshes, sweeps), which grows with the
+# number of connections. Routes, not task attributes (deprecated); the first matching pattern wins.
+URGENT, PROMPT, ROUTINE = 0, 3, 6
+app.conf.task_routes = {
+    # orders, cancels, bot signals and the kill switch
+    "brokers.tasks.order_submit_task": {"priority": URGENT},
+    "brokers.tasks.order_cancel_task": {"priority": URGENT},
+    "bots.tasks.signals_sweep": {"priority": PROMPT},
+    "bots.tasks.*": {"priority": URGENT},
+    # what delivers fills and prices
+    "brokers.tasks.paper_match": {"priority": PROMPT},
+    "brokers.tasks.orders_poll": {"priority": PROMPT},
+    "brokers.tasks.connection_orders_poll_task": {"priority": PROMPT},
+    "brokers.tasks.order_refresh_task": {"priority": PROMPT},
+    "brokers.tasks.brackets_watch": {"priority": PROMPT},
+    "watchlist.tasks.quotes_poll": {"priority": PROMPT},
+    "*": {"priority": ROUTINE},
+}
+
 WORKERS_KEY = "tw:celery:workers"
 HEARTBEAT_SECONDS = 5.0
 HEARTBEAT_TTL_SECONDS = 15.0

@@ -1,7 +1,8 @@
 """The one error body of the API: {"error": {"code", "message", "fields"}}.
 
 Every API failure, DRF's own and ours, leaves through `api_exception_handler`, so a client
-parses one shape. Codes are CONTRACT.md's.
+parses one shape. Codes are CONTRACT.md's. This is also the one place where the services'
+domain errors (`config.domain`) and the brokers' errors (`BrokerError`) get their status codes.
 """
 
 from __future__ import annotations
@@ -14,11 +15,23 @@ from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from brokers.adapters.base import (
+    AuthenticationFailed,
+    BrokerError,
+    BrokerUnavailable,
+    InvalidSymbol,
+    RateLimited,
+)
+from config.domain import Conflict, DomainError, Forbidden, InvalidInput, NotFound, Unavailable
+
 logger = logging.getLogger(__name__)
 
 
 class ApiError(exceptions.APIException):
-    """An API failure with a contract code, e.g. ApiError(409, "already_configured", "...")."""
+    """An API failure raised by a view itself, e.g. ApiError(400, "bad_request", "...").
+
+    Services raise domain errors (config.domain) instead; they are mapped below.
+    """
 
     def __init__(
         self,
@@ -77,6 +90,34 @@ _CODES: list[tuple[type[Exception], int, str]] = [
 ]
 
 
+_DOMAIN_STATUS: list[tuple[type[DomainError], int]] = [
+    (InvalidInput, 400),
+    (Forbidden, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (Unavailable, 503),
+]
+
+
+def domain_error(exc: DomainError) -> ApiError:
+    status_code = next((code for kind, code in _DOMAIN_STATUS if isinstance(exc, kind)), 400)
+    return ApiError(status_code, exc.error_code, exc.message, fields=exc.fields)
+
+
+def broker_error(exc: BrokerError) -> ApiError:
+    """A broker failure as the contract's 429 / 502 (or 400 for a symbol the broker does not list)."""
+    if isinstance(exc, RateLimited):
+        retry = max(1, round(exc.retry_after or 1))
+        return ApiError(429, "rate_limited", exc.message, headers={"Retry-After": str(retry)})
+    if isinstance(exc, InvalidSymbol):
+        return ApiError(400, "invalid", exc.message, fields={"symbol": [exc.message]})
+    if isinstance(exc, AuthenticationFailed):
+        return ApiError(502, "broker_auth_failed", exc.message)
+    if isinstance(exc, BrokerUnavailable):
+        return ApiError(502, "broker_unavailable", exc.message)
+    return ApiError(502, "broker_error", exc.message)
+
+
 def _permission_code(exc: exceptions.PermissionDenied) -> str:
     if str(exc.detail).startswith("CSRF Failed"):
         return "csrf_failed"
@@ -84,7 +125,17 @@ def _permission_code(exc: exceptions.PermissionDenied) -> str:
     return code if isinstance(code, str) and code != "permission_denied" else "permission_denied"
 
 
+def _ours(exc: Exception) -> Exception:
+    """A domain or broker error as the ApiError it answers as; anything else unchanged."""
+    if isinstance(exc, DomainError):
+        return domain_error(exc)
+    if isinstance(exc, BrokerError):
+        return broker_error(exc)
+    return exc
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    exc = _ours(exc)
     if isinstance(exc, ApiError):
         return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code, headers=exc.headers)
     if isinstance(exc, exceptions.ValidationError):

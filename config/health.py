@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import resource
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import psutil
@@ -12,6 +11,7 @@ from django.db import connection
 
 from config.celery import HEARTBEAT_TTL_SECONDS, WORKERS_KEY
 from config.redis import get_redis
+from config.times import now_iso
 from realtime.stats import websocket_stats
 
 STARTED_AT = time.monotonic()
@@ -62,7 +62,7 @@ def health_report() -> tuple[dict[str, Any], int]:
     uptime = round(time.monotonic() - STARTED_AT, 1)
     body = {
         "status": status,
-        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "timestamp": now_iso(),
         "uptime": uptime,
         "memory": _memory(),
         "websocket": websocket_stats(uptime=uptime, redis_ok=checks["redis"] == "ok"),

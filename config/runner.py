@@ -1,4 +1,4 @@
-"""`make run`: migrate, ensure the demo user, then web + worker + beat until Ctrl-C.
+"""`make run`: migrate, ensure the demo user, then web + worker + beat + gateway until Ctrl-C.
 
 Uses SQLite and an embedded Redis unless DATABASE_URL / REDIS_URL are set.
 """
@@ -26,6 +26,8 @@ def processes(host: str, port: str) -> dict[str, str]:
         "web": f"{py} -m daphne -b {host} -p {port} --websocket_connect_timeout 30 config.asgi:application",
         "worker": f"{py} -m celery -A config worker -l INFO --concurrency 2 -n worker@%h",
         "beat": f"{py} -m celery -A config beat -l INFO -s {schedule}",
+        # Holds the sockets to users' IB Gateway/TWS and OpenD (brokers/gateway/host.py).
+        "gateway": f"{py} manage.py gateway",
     }
 
 

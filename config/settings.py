@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "brokers",
     "realtime",
     "watchlist",
+    "bots",
 ]
 
 MIDDLEWARE = [
@@ -157,7 +158,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Unacked tasks return to the queue after this long if their worker vanished.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300, minimum=30)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300, minimum=30),
+    # One Redis list per step, popped in this order (the priorities are config.celery's task routes).
+    "priority_steps": [0, 3, 6, 9],
+}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -221,6 +226,9 @@ WEBSOCKET_FEATURES_ENABLED = env_bool("WEBSOCKET_FEATURES_ENABLED", True)
 # --- Broker endpoints (sandboxes, proxies, simulators) --------------------------
 ALPACA_API_URL = env_str("ALPACA_API_URL", "")
 ALPACA_DATA_URL = env_str("ALPACA_DATA_URL", "")
+# The operator's Alpaca key for watchlist quotes (MARKET_DATA_SOURCE equity=alpaca); unused otherwise.
+ALPACA_DATA_KEY_ID = env_str("ALPACA_DATA_KEY_ID", "")
+ALPACA_DATA_SECRET_KEY = env_str("ALPACA_DATA_SECRET_KEY", "")
 SCHWAB_API_URL = env_str("SCHWAB_API_URL", "https://api.schwabapi.com")
 KRAKEN_API_URL = env_str("KRAKEN_API_URL", "https://api.kraken.com")
 COINBASE_API_URL = env_str("COINBASE_API_URL", "https://api.coinbase.com")
@@ -239,7 +247,16 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": BALANCE_POLL_SECONDS * 0.9},
     },
     "paper-match": {"task": "brokers.tasks.paper_match", "schedule": 1.0, "options": {"expires": 2}},
+    "orders-poll": {"task": "brokers.tasks.orders_poll", "schedule": 1.0, "options": {"expires": 2}},
+    "brackets-watch": {"task": "brokers.tasks.brackets_watch", "schedule": 1.0, "options": {"expires": 2}},
     "orders-reconcile": {"task": "brokers.tasks.orders_reconcile", "schedule": 30.0, "options": {"expires": 25}},
+    "bot-signals-sweep": {"task": "bots.tasks.signals_sweep", "schedule": 15.0, "options": {"expires": 10}},
+    "oauth-expiry-check": {"task": "brokers.tasks.oauth_expiry_check", "schedule": 3600.0, "options": {"expires": 600}},
+    "instruments-refresh": {
+        "task": "brokers.tasks.instruments_refresh",
+        "schedule": 86400.0,
+        "options": {"expires": 3600},
+    },
     "snapshots-prune": {"task": "brokers.tasks.snapshots_prune", "schedule": 3600.0, "options": {"expires": 600}},
     "quotes-poll": {
         "task": "watchlist.tasks.quotes_poll",
@@ -279,7 +296,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # A bot's webhook URL carries its secret token: redacted from every record (bots/redact.py).
+    "filters": {"redact_hook_tokens": {"()": "bots.redact.HookTokenFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_hook_tokens"]}
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.channels.server": {"level": "WARNING"},

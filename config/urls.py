@@ -9,6 +9,8 @@ from realtime import views as realtime_views
 urlpatterns = [
     path("api/", include("brokers.urls")),
     path("api/", include("watchlist.urls")),
+    path("api/", include("bots.urls")),
+    path("hooks/", include("bots.hook_urls")),
     path("health", views.health, name="health"),
     path("js/events.js", realtime_views.events_js, name="events-js"),
     path("admin/", admin.site.urls),
@@ -16,6 +18,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include("brokers.page_urls")),
+    path("", include("bots.page_urls")),
     path("", include("accounts.urls")),
 ]
 

@@ -30,12 +30,21 @@ def _changed(quote: dict[str, Any], previous: bytes | None) -> bool:
     if previous is None:
         return True
     old = json.loads(previous)
-    return any(old.get(k) != quote[k] for k in ("price", "bid", "ask", "volume"))
+    return any(old.get(k) != quote[k] for k in ("price", "bid", "ask", "volume", "stale"))
 
 
 def quotes_publish(quotes: Iterable[Quote]) -> int:
     """Store and publish the quotes whose figures changed; returns how many were published."""
-    payloads = [events.watchlist_quote(q) for q in quotes]
+    return _publish_changed([events.watchlist_quote(q) for q in quotes])
+
+
+def quotes_mark_stale(symbols: Iterable[str]) -> int:
+    """Publish the last quote of each symbol again, marked stale (its source failed); returns how many."""
+    last = quotes_last(symbols)
+    return _publish_changed([{**quote, "stale": True} for quote in last.values()])
+
+
+def _publish_changed(payloads: list[dict[str, Any]]) -> int:
     if not payloads:
         return 0
     client = get_redis()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from brokers.adapters.base import InvalidSymbol
+from brokers.symbols import symbol_normalize
 
 MAX_SYMBOLS_PER_MESSAGE = 200
 
@@ -25,7 +26,7 @@ def symbols_clean(raw: Any, *, validate: bool = True) -> list[str]:
     unknown: list[str] = []
     for symbol in raw:
         try:
-            canonical = symbol_validate(symbol) if validate else symbol.strip().upper()
+            canonical = symbol_validate(symbol) if validate else symbol_normalize(symbol)
         except InvalidSymbol:
             unknown.append(symbol[:32])
             continue

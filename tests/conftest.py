@@ -85,3 +85,13 @@ def _clean_redis(request):
         get_redis().flushdb()
     # And no process-local copy of a cache entry: a rolled-back test database reuses ids.
     near_clear_local()
+
+
+@pytest.fixture(autouse=True)
+def _paper_market_released():
+    """No armed paper-broker fault and no pinned paper price outlives its test."""
+    from brokers.adapters.paper import faults, market
+
+    yield
+    faults.faults_clear()
+    market._PINNED.clear()

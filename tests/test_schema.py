@@ -6,8 +6,10 @@ visible, and everything the run writes (orders, watchlist items) is rolled back 
 Every request carries a real API token of a premium user with the paper broker configured
 through the API, with Celery eager and on-commit work executed, as in tests/brokers/.
 
-Checks on every response: no 5xx, a documented status and content type, the body valid against
-the documented schema of its status, and any 4xx/5xx in the one error body of CONTRACT.md.
+Checks on every response: no 5xx (save a 502 naming a real broker it cannot reach: the fuzzer
+may test or configure IB at a local port where no gateway listens), a documented status and
+content type, the body valid against the documented schema of its status, and any 4xx/5xx in
+the one error body of CONTRACT.md.
 `test_it_documents_*` below pin what the document must declare: the token scheme, the error
 responses (config/schema.py) and the portfolio body.
 """
@@ -130,6 +132,18 @@ def status_documented(ctx: Any, response: Any, case: Any) -> bool | None:
     return status_code_conformance(ctx, response, case)
 
 
+# What CONTRACT.md answers when a broker cannot be reached or refuses the credentials: no internet
+# here, and no IB Gateway/OpenD listening, so a fuzzed real broker ends there by design.
+UNREACHABLE_BROKER_CODES = {"broker_unavailable", "broker_auth_failed"}
+
+
+def no_server_error(ctx: Any, response: Any, case: Any) -> bool | None:
+    """No 5xx, except the contract's 502 for a real broker this machine cannot reach."""
+    if response.status_code == 502 and response.json()["error"]["code"] in UNREACHABLE_BROKER_CODES:
+        return None
+    return not_a_server_error(ctx, response, case)
+
+
 @contextlib.contextmanager
 def _test_connection_kept() -> Iterator[None]:
     """Requests must not close the connection that holds the test transaction (PostgreSQL).
@@ -146,7 +160,7 @@ def _test_connection_kept() -> Iterator[None]:
         request_finished.connect(close_old_connections)
 
 
-CHECKS = [not_a_server_error, status_documented, content_type_conformance, response_schema_conformance]
+CHECKS = [no_server_error, status_documented, content_type_conformance, response_schema_conformance]
 
 
 @pytest.fixture

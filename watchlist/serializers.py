@@ -21,6 +21,7 @@ class QuoteOut(serializers.Serializer):
     volume = serializers.CharField()
     as_of = serializers.CharField()
     source = serializers.CharField()
+    stale = serializers.BooleanField(default=False)  # its source has stopped answering: the last figures
 
 
 class WatchlistItemOut(serializers.Serializer):

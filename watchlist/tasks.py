@@ -9,7 +9,6 @@ from celery import shared_task
 from django.conf import settings
 from redis.exceptions import LockError
 
-from brokers.adapters.base import BrokerError
 from config.redis import get_redis
 from watchlist.services import quotes_refresh
 
@@ -28,10 +27,16 @@ def quotes_poll() -> int:
         return 0
     try:
         # Waiting on the rate limiter for longer than half a cycle would only delay the next one.
-        return quotes_refresh(wait=settings.QUOTE_POLL_SECONDS / 2)
-    except BrokerError as exc:
-        logger.warning("quote poll: market-data source failed (%s): %s", exc.code, exc.message)
-        return 0
+        batch = quotes_refresh(wait=settings.QUOTE_POLL_SECONDS / 2)
+        for source, (symbols, exc) in batch.failed.items():
+            logger.warning(
+                "quote poll: market-data source %s failed (%s): %s; %d quotes marked stale",
+                source,
+                exc.code,
+                exc.message,
+                len(symbols),
+            )
+        return batch.published
     finally:
         with contextlib.suppress(LockError):  # it expired mid-cycle; nothing left to release
             lock.release()

@@ -12,12 +12,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User
-from brokers.adapters.base import Account, AdapterContext, BrokerError
-from brokers.adapters.registry import BrokerSpec
-from brokers.client import adapter_build, adapter_for
+from brokers.adapters.base import Account, AuthenticationFailed, BrokerError, RateLimited
+from brokers.adapters.registry import BrokerSpec, get_spec
 from brokers.models import BalanceSnapshot, BrokerConnection, ConnectionStatus, PositionSnapshot
+from brokers.sessions import DEFAULT_WAIT_SECONDS, adapter_session_unsaved, broker_session
 from brokers.vault import VaultError, credentials_destroy, credentials_store
-from config.errors import ApiError
+from config.domain import Conflict, InvalidInput, Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ INTERACTIVE_WAIT_SECONDS = 2.0
 
 
 def credentials_clean(*, spec: BrokerSpec, raw: Mapping[str, object]) -> dict[str, str]:
-    """Keep the registry's fields only, stripped; missing required ones are a 400 with fields."""
+    """Keep the registry's fields only, stripped; missing required ones are InvalidInput naming each."""
     values: dict[str, str] = {}
     errors: dict[str, list[str]] = {}
     for field in spec.credential_fields:
@@ -37,7 +37,7 @@ def credentials_clean(*, spec: BrokerSpec, raw: Mapping[str, object]) -> dict[st
         elif value:
             values[field.name] = value
     if errors:
-        raise ApiError(400, "invalid", "Some credentials are missing.", fields=errors)
+        raise InvalidInput("Some credentials are missing.", fields=errors)
     return values
 
 
@@ -47,41 +47,45 @@ def credential_hint(*, spec: BrokerSpec, credentials: Mapping[str, str]) -> str:
     return value[-4:] if len(value) >= 8 else ""
 
 
-def broker_error_response(exc: BrokerError) -> ApiError:
-    """A broker failure as the API's 429/502 error."""
-    if exc.code == "rate_limited":
-        retry = max(1, round(exc.retry_after or 1))
-        return ApiError(429, "rate_limited", exc.message, headers={"Retry-After": str(retry)})
-    code = exc.code if exc.code in {"broker_auth_failed", "broker_unavailable"} else "broker_error"
-    return ApiError(502, code, exc.message)
-
-
 def connection_test(*, user: User, spec: BrokerSpec, credentials: Mapping[str, str], paper: bool) -> Account:
-    """Authenticate with the broker without storing anything."""
-    if paper and not spec.paper_trading:
-        raise ApiError(400, "invalid", f"{spec.name} has no paper trading.", fields={"paper": ["Not supported."]})
-    adapter = adapter_build(
-        spec=spec,
-        credentials=credentials,
-        paper=paper,
-        context=AdapterContext(user_id=user.pk),
-        wait=INTERACTIVE_WAIT_SECONDS,
-    )
-    try:
-        return adapter.connect()
-    except BrokerError as exc:
-        raise broker_error_response(exc) from None
-    finally:
-        adapter.close()
+    """Authenticate with the broker without storing anything; raises the broker's BrokerError."""
+    if paper and not spec.capabilities.paper_trading:
+        raise InvalidInput.field("paper", "Not supported.", summary=f"{spec.name} has no paper trading.")
+    with adapter_session_unsaved(
+        spec=spec, credentials=credentials, paper=paper, user_id=user.pk, wait=INTERACTIVE_WAIT_SECONDS
+    ) as adapter:
+        account: Account = adapter.connect()
+    return account
 
 
 def connection_configure(
     *, user: User, spec: BrokerSpec, credentials: Mapping[str, str], paper: bool, label: str = ""
 ) -> BrokerConnection:
-    """Test, then store the credentials sealed and take the first balance snapshot."""
+    """Test, then store the credentials sealed and take the first balance snapshot.
+
+    An OAuth broker cannot be tested before the user has authorised us: its app credentials are
+    stored and the connection waits `pending_authorization` for the OAuth callback
+    (brokers.services.oauth), which tests it and takes the first snapshot.
+    """
     if BrokerConnection.objects.filter(user=user, broker=spec.key).exists():
-        raise ApiError(409, "already_configured", f"{spec.name} is already connected; disconnect it first.")
+        raise Conflict(f"{spec.name} is already connected; disconnect it first.", code="already_configured")
+    if spec.auth == "oauth":
+        if paper and not spec.capabilities.paper_trading:
+            raise InvalidInput.field("paper", "Not supported.", summary=f"{spec.name} has no paper trading.")
+        fields = {"status": ConnectionStatus.PENDING_AUTHORIZATION}
+        return _connection_store(user=user, spec=spec, credentials=credentials, paper=paper, label=label, **fields)
     account = connection_test(user=user, spec=spec, credentials=credentials, paper=paper)
+    fields = {"account_id": account.id, "currency": account.currency, "status": ConnectionStatus.CONNECTED}
+    connection = _connection_store(user=user, spec=spec, credentials=credentials, paper=paper, label=label, **fields)
+    # The connection is stored either way; a failed first snapshot shows as its status.
+    with contextlib.suppress(BrokerError):
+        connection_refresh(connection=connection, wait=INTERACTIVE_WAIT_SECONDS)
+    return connection
+
+
+def _connection_store(
+    *, user: User, spec: BrokerSpec, credentials: Mapping[str, str], paper: bool, label: str, **fields: object
+) -> BrokerConnection:
     try:
         with transaction.atomic():
             connection = BrokerConnection.objects.create(
@@ -89,21 +93,17 @@ def connection_configure(
                 broker=spec.key,
                 label=label or spec.name,
                 paper=paper,
-                account_id=account.id,
-                currency=account.currency,
                 credential_hint=credential_hint(spec=spec, credentials=credentials),
-                status=ConnectionStatus.CONNECTED,
                 last_checked_at=timezone.now(),
+                **fields,
             )
             credentials_store(connection=connection, values=credentials)
     except IntegrityError:  # a concurrent configure won the race
-        raise ApiError(409, "already_configured", f"{spec.name} is already connected.") from None
+        raise Conflict(f"{spec.name} is already connected.", code="already_configured") from None
     except VaultError:
         logger.exception("could not seal credentials for a new %s connection", spec.key)
-        raise ApiError(503, "vault_unavailable", "Credentials cannot be stored safely right now; try again.") from None
-    # The connection is stored either way; a failed first snapshot shows as its status.
-    with contextlib.suppress(BrokerError):
-        connection_refresh(connection=connection, wait=INTERACTIVE_WAIT_SECONDS)
+        message = "Credentials cannot be stored safely right now; try again."
+        raise Unavailable(message, code="vault_unavailable") from None
     return connection
 
 
@@ -114,21 +114,35 @@ def connection_delete(*, connection: BrokerConnection) -> None:
         connection.delete()
 
 
-def _mark(connection: BrokerConnection, *, error: str = "") -> None:
-    connection.last_checked_at = timezone.now()
+def connection_health_mark(connection: BrokerConnection, *, error: str = "", reauthorize: bool = False) -> None:
+    """Record the outcome of a call to the broker: health for the brokers page, `error` status on failure.
+
+    `reauthorize`: the broker refused our authorisation (an OAuth login that ended), so the
+    connection waits `pending_authorization` for the user instead. A connection whose status
+    changes pushes `portfolio:update` at once, so every open page shows it.
+    """
+    from brokers.services.portfolio import portfolio_changed
+
+    now = timezone.now()
+    status_before = connection.status
+    connection.last_checked_at = now
     if error:
-        connection.status = ConnectionStatus.ERROR
+        connection.status = ConnectionStatus.PENDING_AUTHORIZATION if reauthorize else ConnectionStatus.ERROR
         connection.last_error = error[:500]
         connection.consecutive_failures += 1
+        connection.failing_since = connection.failing_since or now
     else:
         connection.status = ConnectionStatus.CONNECTED
         connection.last_error = ""
         connection.consecutive_failures = 0
-    fields = ["last_checked_at", "status", "last_error", "consecutive_failures", "updated_at"]
-    connection.save(update_fields=fields)
+        connection.last_success_at, connection.failing_since = now, None
+    fields = ["last_checked_at", "status", "last_error", "consecutive_failures", "last_success_at", "failing_since"]
+    connection.save(update_fields=[*fields, "updated_at"])
+    if connection.status != status_before:
+        portfolio_changed(user_id=connection.user_id)
 
 
-def connection_refresh(*, connection: BrokerConnection, wait: float = 0.0) -> BalanceSnapshot | None:
+def connection_refresh(*, connection: BrokerConnection, wait: float = DEFAULT_WAIT_SECONDS) -> BalanceSnapshot | None:
     """Ask the broker for balance and positions; store the snapshots and the connection's health.
 
     Returns the new balance snapshot, or None when the broker failed (the connection is then
@@ -137,16 +151,17 @@ def connection_refresh(*, connection: BrokerConnection, wait: float = 0.0) -> Ba
     """
     from brokers.services.portfolio import portfolio_changed
 
-    adapter = adapter_for(connection, wait=wait)
     try:
-        balance = adapter.balance()
-        positions = adapter.positions()
+        with broker_session(connection, wait=wait) as adapter:
+            balance = adapter.balance()
+            positions = adapter.positions()
     except BrokerError as exc:
-        if exc.code != "rate_limited":
-            _mark(connection, error=exc.message)
+        if not isinstance(exc, RateLimited):
+            oauth = get_spec(connection.broker).auth == "oauth"
+            connection_health_mark(
+                connection, error=exc.message, reauthorize=oauth and isinstance(exc, AuthenticationFailed)
+            )
         raise
-    finally:
-        adapter.close()
     now = timezone.now()
     with transaction.atomic():
         snapshot = BalanceSnapshot.objects.create(
@@ -161,7 +176,10 @@ def connection_refresh(*, connection: BrokerConnection, wait: float = 0.0) -> Ba
         PositionSnapshot.objects.bulk_create(
             PositionSnapshot(connection=connection, as_of=now, **_position_fields(p)) for p in positions
         )
-        _mark(connection)
+        if balance.currency and balance.currency != connection.currency:  # the broker says so: believe it
+            connection.currency = balance.currency
+            connection.save(update_fields=["currency", "updated_at"])
+        connection_health_mark(connection)
         portfolio_changed(user_id=connection.user_id)
     return snapshot
 

@@ -15,10 +15,13 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
+from accounts.models import User
 from brokers.models import BalanceSnapshot, BrokerConnection
 from config.money import money_str
+from config.times import iso_utc
 from realtime import events
 from realtime.publish import publish_to_user
+from watchlist.marketdata import fx_rates
 
 logger = logging.getLogger(__name__)
 
@@ -57,60 +60,79 @@ def _sparkline(series: list[list[tuple[datetime, Decimal, Decimal]]], now: datet
         moment = now - DAY + step * i
         values = [v for v in (_value_at(s, moment) for s in series) if v is not None]
         if values:
-            points.append({"t": _iso(moment), "v": money_str(sum((v[0] for v in values), Decimal(0)))})
+            points.append({"t": iso_utc(moment), "v": money_str(sum((v[0] for v in values), Decimal(0)))})
     return points
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
+def _cents(amount: Decimal) -> Decimal:
+    return amount.quantize(Decimal("0.01"))
 
 
 def _pct(change: Decimal, base: Decimal) -> Decimal:
     return (change / base * 100).quantize(Decimal("0.01")) if base else Decimal(0)
 
 
+def _converted(rows: list[tuple[datetime, Decimal, Decimal]], rate: Decimal) -> list[tuple[datetime, Decimal, Decimal]]:
+    return rows if rate == 1 else [(at, equity * rate, cash * rate) for at, equity, cash in rows]
+
+
 def portfolio_get(*, user_id: int) -> dict[str, Any]:
-    """GET /api/portfolio: totals in USD, 24h P&L from the snapshots, sparklines."""
+    """GET /api/portfolio: totals in the user's display currency, 24h P&L from the snapshots, sparklines.
+
+    An account in another currency is converted at the market-data source's rate; one with no
+    rate is shown in its own currency, flagged `converted: false`, and left out of the totals.
+    """
+    from bots.selectors import bot_active_count  # bots builds on brokers, not the other way round
+
     now = timezone.now()
+    display = User.objects.filter(pk=user_id).values_list("display_currency", flat=True).first() or "USD"
     connections = list(BrokerConnection.objects.filter(user_id=user_id).order_by("broker"))
+    rates = fx_rates({c.currency for c in connections}, to=display)
     series = _series([c.pk for c in connections], now - DAY)
-    brokers, total, cash, base = [], Decimal(0), Decimal(0), Decimal(0)
+    brokers, counted, total, cash, base = [], [], Decimal(0), Decimal(0), Decimal(0)
     for conn in connections:
-        rows = series.get(conn.pk, [])
+        rate = rates.get(conn.currency.upper())
+        rows = _converted(series.get(conn.pk, []), rate or Decimal(1))
         latest = rows[-1] if rows else None
         opening = _value_at(rows, now - DAY) or (rows[0][1:] if rows else None)
-        if latest:
+        if latest and rate is not None:
+            counted.append(rows)
             total += latest[1]
             cash += latest[2]
             base += opening[0] if opening else latest[1]
         brokers.append(
             {
                 "broker": conn.broker,
-                "equity": money_str(latest[1]) if latest else None,
-                "cash": money_str(latest[2]) if latest else None,
+                "equity": money_str(_cents(latest[1])) if latest else None,
+                "cash": money_str(_cents(latest[2])) if latest else None,
                 "status": conn.status,
-                "as_of": _iso(latest[0]) if latest else None,
+                "as_of": iso_utc(latest[0]) if latest else None,
                 "sparkline": _sparkline([rows], now),
+                # The amounts above are in the display currency, or in the account's own when no rate is known.
+                "currency": display if rate is not None else conn.currency,
+                "account_currency": conn.currency,
+                "converted": rate is not None,
+                "fx_rate": money_str(rate),
             }
         )
     day_pnl = total - base
     return {
-        "currency": "USD",
-        "total_value": money_str(total),
-        "cash": money_str(cash),
-        "day_pnl": money_str(day_pnl),
+        "currency": display,
+        "total_value": money_str(_cents(total)),
+        "cash": money_str(_cents(cash)),
+        "day_pnl": money_str(_cents(day_pnl)),
         "day_pnl_pct": money_str(_pct(day_pnl, base)),
-        "active_bots": 0,
+        "active_bots": bot_active_count(user_id=user_id),
         "brokers": brokers,
-        "sparkline": _sparkline(list(series.values()), now),
-        "as_of": _iso(now),
+        "sparkline": _sparkline(counted, now),
+        "as_of": iso_utc(now),
     }
 
 
 def portfolio_changed(*, user_id: int) -> None:
     """Send `portfolio:update` when the user's portfolio differs from the last one sent."""
     portfolio = portfolio_get(user_id=user_id)
-    figures = {k: portfolio[k] for k in ("total_value", "cash", "day_pnl")}
+    figures = {k: portfolio[k] for k in ("total_value", "cash", "day_pnl", "active_bots")}
     figures["brokers"] = [(b["broker"], b["equity"], b["cash"], b["status"]) for b in portfolio["brokers"]]
     digest = hashlib.sha256(json.dumps(figures, sort_keys=True).encode()).hexdigest()
     key = f"portfolio:digest:{user_id}"

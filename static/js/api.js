@@ -11,7 +11,7 @@ export class ApiError extends Error {
   }
 }
 
-function csrfToken() {
+export function csrfToken() {
   const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
   return match ? decodeURIComponent(match[1]) : "";
 }
@@ -30,6 +30,18 @@ export async function api(path, { method = "GET", body } = {}) {
   const data = text ? JSON.parse(text) : null;
   if (!response.ok) throw new ApiError(response.status, data, response.headers.get("Retry-After"));
   return data;
+}
+
+const once = new Map();
+
+/** A GET whose answer does not change while the page is open (e.g. /api/brokers/supported), fetched once. */
+export function getOnce(path) {
+  if (!once.has(path)) {
+    const request = api(path);
+    request.catch(() => once.delete(path)); // a failure is not remembered: the next caller asks again
+    once.set(path, request);
+  }
+  return once.get(path);
 }
 
 export const money = (value, currency = "USD") =>

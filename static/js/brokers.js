@@ -1,8 +1,13 @@
 // The brokers page: the user's connections (GET /api/brokers/user/configured), each with its
-// last balance, a "Re-test" that asks the broker now (?refresh=1) and a confirmed "Disconnect".
+// health and last balance, a "Re-test" that asks the broker now (?refresh=1), "Re-authorise" for
+// a connection waiting for its sign-in, and a confirmed "Disconnect". A status change pushed by
+// `portfolio:update` re-reads the list (shell.js toasts it on every page).
+import { EVENTS } from "/js/events.js";
 import { api, money } from "./api.js";
 import { el } from "./dom.js";
 import { FLASH_KEY, brokerErrorMessage, showMessage } from "./broker_messages.js";
+import { failingText, loginText, reauthorizeForm } from "./connection_health.js";
+import { pageClient } from "./realtime.js";
 import { toast } from "./toasts.js";
 
 const $ = (selector, root = document) => root.querySelector(selector);
@@ -14,7 +19,7 @@ const dialog = $('[data-testid="disconnect-dialog"]', page);
 const dialogError = $('[data-slot="dialog-error"]', dialog);
 const confirmButton = $('[data-action="confirm-disconnect"]', dialog);
 
-const STATUS = { connected: "Connected", pending_authorization: "Awaiting authorization", error: "Error", disabled: "Disabled" };
+const STATUS = { connected: "Connected", pending_authorization: "Needs sign-in", error: "Error", disabled: "Disabled" };
 const timeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
 
 let specs = new Map(); // broker key → its /api/brokers/supported entry
@@ -47,6 +52,10 @@ function rowFor(connection) {
   status.dataset.field = "status";
   const lastError = el("p", { className: "connection-error", hidden: true });
   lastError.dataset.field = "last_error";
+  const failing = el("p", { className: "connection-health", hidden: true });
+  failing.dataset.field = "failing_since";
+  const login = el("p", { className: "connection-health", hidden: true });
+  login.dataset.field = "auth_expires_at";
   const result = el("p", { className: "retest-result" });
   result.setAttribute("role", "status");
   result.dataset.testid = "retest-result";
@@ -61,12 +70,16 @@ function rowFor(connection) {
       figure("Equity", "equity"),
       figure("Balance as of", "as_of"),
       figure("Last check", "last_checked_at"),
+      figure("Last successful call", "last_success_at"),
+      figure("Failures in a row", "consecutive_failures"),
       figure("Mode", "mode"),
       figure("Credentials", "credential_hint"),
     ]),
+    failing,
+    login,
     lastError,
     result,
-    el("div", { className: "actions" }, [retest, disconnect]),
+    el("div", { className: "actions" }, [el("span", { className: "reauthorize-slot", hidden: true }), retest, disconnect]),
   ]);
   row.dataset.broker = connection.broker;
   row.setAttribute("aria-labelledby", titleId);
@@ -85,12 +98,27 @@ function renderConnection(row, connection) {
   status.dataset.status = connection.status;
   status.textContent = STATUS[connection.status] || connection.status;
   field(row, "last_checked_at").replaceChildren(timeElement(connection.last_checked_at));
+  field(row, "last_success_at").replaceChildren(timeElement(connection.last_success_at));
+  field(row, "consecutive_failures").textContent = String(connection.consecutive_failures ?? 0);
+  renderHealth(row, connection, specFor(connection.broker));
   field(row, "mode").textContent = connection.paper ? "Paper" : "Live";
   field(row, "credential_hint").textContent = hintText(connection, specFor(connection.broker));
   const lastError = field(row, "last_error");
   const failing = connection.status !== "connected" && connection.last_error;
   lastError.textContent = failing ? `Last error: ${connection.last_error}` : "";
   lastError.hidden = !failing;
+}
+
+function renderHealth(row, connection, spec) {
+  for (const [name, text] of [["failing_since", failingText(connection, spec)], ["auth_expires_at", loginText(connection, spec)]]) {
+    field(row, name).textContent = text;
+    field(row, name).hidden = !text;
+  }
+  const slot = $(".reauthorize-slot", row);
+  const needsSignIn = connection.status === "pending_authorization" && spec.auth === "oauth";
+  slot.replaceChildren(...(needsSignIn ? [reauthorizeForm(connection, spec)] : []));
+  slot.hidden = !needsSignIn;
+  $('[data-action="retest"]', row).hidden = needsSignIn; // only signing in again can mend it
 }
 
 function renderBalance(row, balance) {
@@ -106,7 +134,14 @@ function renderBalance(row, balance) {
   if (balance.stale) asOf.append(" ", el("span", { className: "badge stale", textContent: "Stale" }));
 }
 
+// A connection waiting for its sign-in has no working login: asking the broker cannot succeed.
+const signedOut = (key) => ["pending_authorization", "disabled"].includes(connections.get(key)?.status);
+
 async function loadBalance(row, key) {
+  if (signedOut(key)) {
+    renderBalance(row, null);
+    return;
+  }
   try {
     renderBalance(row, await api(`/api/brokers/user/${encodeURIComponent(key)}/balance`));
   } catch {
@@ -223,6 +258,28 @@ list.addEventListener("click", (event) => {
   else if (button.dataset.action === "disconnect") askDisconnect(row);
 });
 confirmButton.addEventListener("click", confirmDisconnect);
+
+/** Rows for what the server has now: changed ones re-rendered, new ones added, gone ones removed. */
+async function refreshRows() {
+  const configured = await api("/api/brokers/user/configured");
+  const keys = new Set(configured.map((c) => c.broker));
+  for (const row of [...list.children]) if (!keys.has(row.dataset.broker)) row.remove();
+  for (const connection of configured) {
+    const row = $(`[data-broker="${CSS.escape(connection.broker)}"]`, list);
+    if (row) renderConnection(row, connection);
+    else {
+      list.append(rowFor(connection));
+      loadBalance(list.lastElementChild, connection.broker);
+    }
+  }
+  showEmptyState();
+}
+
+// A connection that changed status (pushed with the portfolio) or appeared: show what the server says now.
+pageClient().on(EVENTS.PORTFOLIO_UPDATE, (portfolio) => {
+  const changed = (b) => !connections.has(b.broker) || connections.get(b.broker).status !== b.status;
+  if (portfolio.brokers.some(changed)) refreshRows().catch(() => {}); // the next update tries again
+});
 
 const flash = sessionStorage.getItem(FLASH_KEY);
 if (flash) {

@@ -2,7 +2,7 @@
 // REST API first and then kept current by the WebSocket events.
 import { EVENTS } from "/js/events.js";
 import { api, ApiError, money } from "./api.js";
-import { RealtimeClient, showStatus } from "./realtime.js";
+import { pageClient } from "./realtime.js";
 import { toast } from "./toasts.js";
 import { showTrades } from "./trades.js";
 
@@ -86,7 +86,7 @@ function renderPortfolio(p) {
   pnl.dataset.direction = direction;
   const arrow = direction === "up" ? "▲ " : direction === "down" ? "▼ " : "";
   pnl.textContent = `${arrow}${signed(p.day_pnl, money(p.day_pnl, p.currency))} (${signed(p.day_pnl_pct, `${Number(p.day_pnl_pct).toFixed(2)}%`)})`;
-  $('[data-field="active_bots"]', card).textContent = String(p.active_bots);
+  $('[data-field="active_bots"] [data-slot="count"]', card).textContent = String(p.active_bots);
   $('[data-testid="portfolio-sparkline"]').replaceChildren(sparkline(p.sparkline, "Total value"));
   const empty = p.brokers.length === 0;
   $('[data-testid="portfolio-empty"]').hidden = !empty;
@@ -143,6 +143,9 @@ function renderQuote(q) {
     cell.dataset.direction = Number(q.change) > 0 ? "up" : Number(q.change) < 0 ? "down" : "flat";
   }
   row.querySelector('[data-field="volume"]').textContent = Number(q.volume).toLocaleString("en-US");
+  // A source that stopped answering: its last price stays, marked as not current.
+  row.classList.toggle("stale", Boolean(q.stale));
+  row.title = q.stale ? `${q.source} is not answering: the last price is from ${q.as_of}` : "";
   if (before === null || Number(q.price) === before) return;
   price.classList.remove("flash-up", "flash-down");
   void price.offsetWidth; // restart the flash animation
@@ -222,7 +225,7 @@ function watchlistControls(client) {
 // --- wiring ---------------------------------------------------------------------------------
 
 async function main() {
-  const client = new RealtimeClient({ onStatus: showStatus });
+  const client = pageClient(); // opened by shell.js; subscriptions wait for its "ready"
   client.on(EVENTS.PORTFOLIO_UPDATE, renderPortfolio);
   client.on(EVENTS.WATCHLIST_QUOTE, renderQuote);
   showTrades(client);
@@ -244,8 +247,7 @@ async function main() {
     if (item.quote) renderQuote(item.quote);
   }
   syncWatchlistEmpty();
-  client.symbols = new Set(items.map((item) => item.symbol));
-  client.connect();
+  if (items.length) client.subscribe(items.map((item) => item.symbol));
 }
 
 main();

@@ -3,12 +3,13 @@
 // (submitted/canceled changes send no event).
 import { ApiError, api } from "./api.js";
 import { capitalise } from "./dom.js";
-import { RealtimeClient, showStatus } from "./realtime.js";
+import { pageClient } from "./realtime.js";
 import { showTrades } from "./trades.js";
 
 const POLL_MS = 3000;
 const OPEN = new Set(["pending", "submitted", "partially_filled", "unknown"]);
 const TYPE_LABELS = { market: "Market", limit: "Limit", stop: "Stop", stop_limit: "Stop limit" };
+const TIF_LABELS = { day: "Day", gtc: "Good till canceled", ioc: "Immediate or cancel", fok: "Fill or kill" };
 const TYPE_NEEDS = { market: [], limit: ["limit"], stop: ["stop"], stop_limit: ["limit", "stop"] };
 // API field name (nested ones as "parent.child"; "" is the parent's own error) → ticket input id.
 const FIELD_INPUTS = {
@@ -66,7 +67,30 @@ function applyBroker() {
   type.replaceChildren(...spec.order_types.map((t) => new Option(TYPE_LABELS[t] || words(t), t)));
   if (spec.order_types.includes(previous)) type.value = previous;
   $('[data-needs="bracket"]', form).hidden = !spec.bracket || spec.bracket === "none";
+  applyBracketLegs(spec.capabilities || {});
+  applyTimeInForce(spec);
   applyType();
+}
+
+// Some brokers take both exits or neither, and set the stop-loss limit themselves (Coinbase).
+function applyBracketLegs(capabilities) {
+  const both = capabilities.bracket_legs === "both";
+  $("#ticket-bracket-legend").textContent = both
+    ? "Take-profit and stop-loss (optional, both or neither)"
+    : "Take-profit and stop-loss (optional)";
+  const limitField = $("#ticket-sl-limit-field");
+  limitField.hidden = capabilities.stop_loss_limit === false;
+  if (limitField.hidden) $("#ticket-sl-limit").value = "";
+}
+
+// Only what the broker takes; "" (the broker's default) leaves the field out of the order.
+function applyTimeInForce(spec) {
+  const select = $("#ticket-tif");
+  const previous = select.value;
+  const allowed = spec.capabilities?.time_in_force || [];
+  const fallback = allowed.length ? ` (${TIF_LABELS[allowed[0]] || allowed[0]})` : "";
+  select.replaceChildren(new Option(`Broker default${fallback}`, ""), ...allowed.map((t) => new Option(TIF_LABELS[t] || t, t)));
+  if (allowed.includes(previous)) select.value = previous;
 }
 
 function applyType() {
@@ -82,8 +106,8 @@ function ticketBody() {
     symbol: valueOf("ticket-symbol"),
     side: valueOf("ticket-side"),
     type: valueOf("ticket-type"),
-    time_in_force: valueOf("ticket-tif"),
   };
+  if (valueOf("ticket-tif")) body.time_in_force = valueOf("ticket-tif");
   const optional = { qty: "ticket-qty", limit_price: "ticket-limit-price", stop_price: "ticket-stop-price" };
   for (const [name, id] of Object.entries(optional)) if (shown(id) && valueOf(id)) body[name] = valueOf(id);
   if (shown("ticket-tp-limit") && valueOf("ticket-tp-limit")) body.take_profit = { limit_price: valueOf("ticket-tp-limit") };
@@ -167,6 +191,10 @@ function showPlaceError(error) {
     showInvalid(error);
   } else if (error.code === "rate_limited" && error.retryAfter) {
     showFormError(`${error.message} Try again in ${error.retryAfter} s.`);
+  } else if (error.code === "kill_switch_engaged") {
+    showFormError(
+      "Order refused: the kill switch is engaged, so only orders that reduce a position are accepted. Release it from the header to trade again.",
+    );
   } else if (error.code === "premium_required") {
     showFormError(error.message, { href: "/account/", text: "How to get premium" });
   } else {
@@ -431,20 +459,18 @@ function wire() {
 
 function connectRealtime() {
   let wasLive = false;
-  const client = new RealtimeClient({
-    onStatus: (status) => {
-      showStatus(status);
-      // Events sent while the socket was down are gone: re-read the history after a reconnect.
-      if (status === "live" && wasLive) loadHistory().catch(() => {});
-      if (status === "live") wasLive = true;
-    },
+  const client = pageClient(); // opened by shell.js
+  client.watchStatus((status) => {
+    // Events sent while the socket was down are gone: re-read the history after a reconnect.
+    if (status === "live" && wasLive) loadHistory().catch(() => {});
+    if (status === "live") wasLive = true;
   });
   showTrades(client, (event, data) => refreshOrder(data.order_id).catch(() => {}));
-  client.connect();
 }
 
 async function main() {
   wire();
+  connectRealtime();
   try {
     const [supported, configured] = await Promise.all([api("/api/brokers/supported"), api("/api/brokers/user/configured")]);
     for (const spec of supported) state.specs.set(spec.key, spec);
@@ -455,7 +481,6 @@ async function main() {
     $('[data-testid="ticket-loading"]').textContent = "Could not load your brokers; reload the page to try again.";
     showListError(`Could not load your orders: ${error.message}`);
   }
-  connectRealtime();
 }
 
 main();

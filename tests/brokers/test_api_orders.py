@@ -67,7 +67,7 @@ def test_a_bracket_buy_fills_and_leaves_exit_legs_at_the_broker(place):
             "type": "market",
             "qty": "1",
             "take_profit": {"limit_price": str(price * 2)},
-            "stop_loss": {"stop_price": str(price / 2)},
+            "stop_loss": {"stop_price": str((price / 2).quantize(Decimal("0.01")))},
         }
     )
     assert response.status_code == 202, response.content

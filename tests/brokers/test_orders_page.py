@@ -107,3 +107,6 @@ def test_it_reads_order_types_and_bracket_support_from_the_supported_list():
     assert brokers["paper"]["order_types"] == ["market", "limit", "stop", "stop_limit"]
     assert brokers["paper"]["bracket"] in {"native", "emulated"}
     assert "stop" not in brokers["coinbase"]["order_types"]
+    assert brokers["coinbase"]["capabilities"]["bracket_legs"] == "both"  # the ticket asks for both exits
+    assert brokers["coinbase"]["capabilities"]["stop_loss_limit"] is False  # and hides the stop-loss limit
+    assert brokers["paper"]["capabilities"]["bracket_legs"] == "any"

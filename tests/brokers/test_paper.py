@@ -6,7 +6,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import fields, is_dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TypeVar
@@ -32,6 +31,7 @@ from brokers.adapters.base import (
 from brokers.adapters.paper import PaperAdapter, match_open_orders
 from brokers.adapters.paper.engine import bracket_parent_id
 from brokers.adapters.paper.market import market_quote
+from brokers.adapters.paper.universe import LISTINGS
 from brokers.adapters.registry import build_adapter
 from brokers.models import PaperAccount, PaperOrder
 
@@ -85,12 +85,9 @@ def extreme(
     return moments[values.index(best)], best
 
 
-def only_decimals(value: object) -> bool:
-    if is_dataclass(value):
-        return all(only_decimals(getattr(value, f.name)) for f in fields(value))
-    if isinstance(value, list | tuple):
-        return all(only_decimals(item) for item in value)
-    return not isinstance(value, float)
+def matched(now: datetime) -> list[OrderState]:
+    """Every change one matching pass reports, whoever's account it is in."""
+    return [state for states in match_open_orders(now).values() for state in states]
 
 
 # --- the account ----------------------------------------------------------------------------
@@ -123,11 +120,27 @@ def test_it_declares_crypto_maker_and_taker_fees(paper):
     assert "commission-free" in fees.note
 
 
-def test_it_quotes_and_validates_symbols_like_the_market(paper, clock):
+def test_it_quotes_and_describes_instruments_like_the_market(paper, clock):
     assert paper.quotes(["btc/usd", "NOPE"]) == {"BTC/USD": market_quote("BTC/USD", clock.now)}
-    assert paper.validate_symbol(" msft ") == "MSFT"
+    msft = paper.instrument(" msft ")
+    assert (msft.symbol, msft.asset_class, msft.tick_size, msft.fractional) == ("MSFT", "equity", Decimal("0.01"), True)
+    assert paper.instrument("doge/usd").tick_size == Decimal("0.00001")
+    assert {i.symbol for i in paper.instruments()} == set(LISTINGS)
     with pytest.raises(InvalidSymbol):
-        paper.validate_symbol("MSFT/XYZ")
+        paper.instrument("MSFT/XYZ")
+
+
+def test_it_reports_changes_by_the_account_owner(paper, clock, user, make_user):
+    other_user = make_user()
+    other = PaperAdapter({}, paper=True, context=AdapterContext(user_id=other_user.pk), clock=clock)
+    fill_at, limit = extreme("SOL/USD", clock.now, "ask", highest=False)
+    mine = paper.place_order(order("SOL/USD", kind=OrderType.LIMIT, qty="2", limit_price=limit))
+    theirs = other.place_order(order("SOL/USD", kind=OrderType.LIMIT, qty="3", limit_price=limit))
+    changes = match_open_orders(fill_at)
+    assert {u: [s.broker_order_id for s in states] for u, states in changes.items()} == {
+        user.pk: [mine.broker_order_id],
+        other_user.pk: [theirs.broker_order_id],
+    }
 
 
 # --- market orders, cash, positions ---------------------------------------------------------
@@ -222,7 +235,7 @@ def test_it_rejects_a_resting_buy_the_cash_no_longer_covers_at_fill_time(paper, 
     fill_at, limit = extreme("AAPL", clock.now, "ask", highest=False)
     resting = paper.place_order(order("AAPL", kind=OrderType.LIMIT, qty="400", limit_price=limit))
     paper.place_order(order("BTC/USD", qty="0.5"))  # spends the cash the limit buy counted on
-    [state] = match_open_orders(fill_at)
+    [state] = matched(fill_at)
     assert (state.broker_order_id, state.status) == (resting.broker_order_id, OrderStatus.REJECTED)
     assert "insufficient" in state.reason.lower() or "needs" in state.reason
     assert paper.balance().cash > 0 and [p.symbol for p in paper.positions()] == ["BTC/USD"]
@@ -262,20 +275,20 @@ def test_it_rests_a_limit_buy_then_fills_it_as_a_maker_when_the_ask_comes_down(p
     fill_at, limit = extreme("BTC/USD", clock.now, "ask", highest=False)
     resting = paper.place_order(order("BTC/USD", kind=OrderType.LIMIT, qty="0.2", limit_price=limit))
     assert resting.status == OrderStatus.SUBMITTED and paper.open_orders() == [resting]
-    assert match_open_orders(clock.now) == []
-    [filled] = match_open_orders(fill_at)
+    assert matched(clock.now) == []
+    [filled] = matched(fill_at)
     assert (filled.broker_order_id, filled.status, filled.avg_fill_price) == (resting.broker_order_id, "filled", limit)
     assert filled.fee == cents(cents(Decimal("0.2") * limit) * Decimal("0.0015"))  # maker
     assert paper.get_order(resting.broker_order_id) == filled
-    assert match_open_orders(fill_at) == [] and paper.open_orders() == []
+    assert matched(fill_at) == [] and paper.open_orders() == []
 
 
 def test_it_fires_a_buy_stop_when_the_price_rises_through_it(paper, clock):
     fires, stop = extreme("NVDA", clock.now, "price", highest=True)
     resting = paper.place_order(order("NVDA", kind=OrderType.STOP, qty="3", stop_price=stop))
     assert resting.status == OrderStatus.SUBMITTED
-    assert match_open_orders(fires - timedelta(seconds=1)) == []
-    [state] = match_open_orders(fires)
+    assert matched(fires - timedelta(seconds=1)) == []
+    [state] = matched(fires)
     assert (state.status, state.avg_fill_price) == (OrderStatus.FILLED, market_quote("NVDA", fires).ask)
 
 
@@ -283,8 +296,8 @@ def test_it_fires_a_sell_stop_when_the_price_falls_through_it(paper, clock):
     paper.place_order(order("AMZN", qty="5"))
     fires, stop = extreme("AMZN", clock.now, "price", highest=False)
     paper.place_order(order("AMZN", Side.SELL, kind=OrderType.STOP, qty="5", stop_price=stop))
-    assert match_open_orders(fires - timedelta(seconds=1)) == []
-    [state] = match_open_orders(fires)
+    assert matched(fires - timedelta(seconds=1)) == []
+    [state] = matched(fires)
     assert (state.status, state.avg_fill_price) == (OrderStatus.FILLED, market_quote("AMZN", fires).bid)
     assert paper.positions() == []
 
@@ -294,10 +307,10 @@ def test_it_turns_a_fired_stop_limit_into_a_resting_limit(paper, clock):
     fills, limit = extreme("META", fires, "ask", highest=False)
     assert limit < market_quote("META", fires).ask  # so the stop fires without the limit being reachable
     resting = paper.place_order(order("META", kind=OrderType.STOP_LIMIT, qty="1", stop_price=stop, limit_price=limit))
-    [triggered] = match_open_orders(fires)
+    [triggered] = matched(fires)
     assert (triggered.status, triggered.filled_qty) == (OrderStatus.SUBMITTED, 0)
     assert PaperOrder.objects.get(pk=resting.broker_order_id).stop_price is None
-    [filled] = match_open_orders(fills)
+    [filled] = matched(fills)
     assert (filled.status, filled.avg_fill_price) == (OrderStatus.FILLED, market_quote("META", fills).ask)
 
 
@@ -330,7 +343,7 @@ def test_it_matches_every_account_and_reports_only_what_changed(paper, clock, ma
     mine = paper.place_order(order("SOL/USD", kind=OrderType.LIMIT, qty="2", limit_price=limit))
     theirs = other.place_order(order("SOL/USD", kind=OrderType.LIMIT, qty="3", limit_price=limit))
     never = paper.place_order(order("SOL/USD", kind=OrderType.LIMIT, qty="1", limit_price=limit / 2))
-    changed = match_open_orders(fill_at)
+    changed = matched(fill_at)
     assert {s.broker_order_id for s in changed} == {mine.broker_order_id, theirs.broker_order_id}
     assert [s.broker_order_id for s in paper.open_orders()] == [never.broker_order_id]
     assert other.positions()[0].qty == 3
@@ -359,7 +372,7 @@ def test_it_puts_both_bracket_legs_on_the_book_when_the_parent_fills(paper, cloc
 def test_it_cancels_the_stop_loss_when_the_take_profit_fills(paper, clock):
     fills, take = extreme("AAPL", clock.now, "bid", highest=True)
     parent = _bracket(paper, take, market_quote("AAPL", clock.now).price * Decimal("0.9"))
-    changed = {s.client_order_id: s for s in match_open_orders(fills)}
+    changed = {s.client_order_id: s for s in matched(fills)}
     assert changed[f"{parent.broker_order_id}:tp"].status == OrderStatus.FILLED
     assert changed[f"{parent.broker_order_id}:sl"].status == OrderStatus.CANCELED
     assert paper.open_orders() == [] and paper.positions() == []
@@ -370,7 +383,7 @@ def test_it_cancels_the_take_profit_when_the_stop_loss_fires(paper, clock):
     parent = _bracket(
         paper, market_quote("AAPL", clock.now).price * Decimal("1.1"), stop, stop_loss_limit_price=stop - 1
     )
-    changed = {s.client_order_id: s for s in match_open_orders(fires)}
+    changed = {s.client_order_id: s for s in matched(fires)}
     sl = changed[f"{parent.broker_order_id}:sl"]
     assert (sl.type, sl.status, sl.avg_fill_price) == (OrderType.STOP_LIMIT, "filled", market_quote("AAPL", fires).bid)
     assert changed[f"{parent.broker_order_id}:tp"].status == OrderStatus.CANCELED
@@ -456,7 +469,7 @@ def test_it_fills_a_resting_order_once_when_matching_passes_race(user, clock):
     adapter.connect()
     fill_at, limit = extreme("ETH/USD", clock.now, "ask", highest=False)
     adapter.place_order(order("ETH/USD", kind=OrderType.LIMIT, qty="1", limit_price=limit))
-    reports = race(4, lambda: match_open_orders(fill_at))
+    reports = race(4, lambda: matched(fill_at))
     assert sorted(len(r) for r in reports) == [0, 0, 0, 1]
     assert adapter.positions()[0].qty == 1
     assert adapter.balance().cash == CASH - limit - cents(limit * Decimal("0.0015"))
@@ -469,7 +482,7 @@ def test_it_cancels_a_resting_order_once(paper, clock):
     assert canceled.status == OrderStatus.CANCELED and paper.open_orders() == []
     assert paper.cancel_order(resting.broker_order_id).status == OrderStatus.CANCELED
     clock.now += timedelta(days=30)
-    assert match_open_orders(clock.now) == []
+    assert matched(clock.now) == []
 
 
 def test_it_refuses_to_cancel_a_filled_order(paper):
@@ -500,11 +513,8 @@ def test_it_lists_history_newest_first_up_to_the_limit(paper, clock):
     assert [s.broker_order_id for s in paper.open_orders()] == [placed[-1].broker_order_id]
 
 
-def test_it_returns_decimals_never_floats(paper, clock):
-    paper.place_order(order("BTC/USD", qty="0.01"))
+def test_it_reports_quantities_plainly_without_the_databases_trailing_zeros(paper, clock):
     paper.place_order(order("AAPL", qty="1.5"))
-    values = [paper.balance(), paper.positions(), paper.order_history(), list(paper.quotes(["AAPL"]).values())]
-    assert only_decimals(values)
     state = paper.order_history()[0]
     assert all(type(v) is Decimal for v in (state.qty, state.filled_qty, state.avg_fill_price, state.fee))
     assert str(state.qty) == "1.5"  # plain, without the database's trailing zeros

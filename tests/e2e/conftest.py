@@ -22,29 +22,19 @@ from rest_framework.test import APIClient
 from config.celery import app as celery_app
 from realtime.publish import user_group
 from tests.asyncio import run_async
+from tests.dbturn import DB_TURN, db_turn
 
 _STOP = "e2e.listener.stop"
-
-# pytest-django's SQLite test database is in memory with a shared cache, whose table locks fail
-# at once ("database table is locked") instead of waiting like the app's SQLite file (WAL and a
-# busy timeout) does. So on SQLite the worker's tasks and the test's own database work take
-# turns; on PostgreSQL they run side by side.
-_DB_TURN = threading.RLock()
-
-
-def db_turn() -> contextlib.AbstractContextManager[Any]:
-    """Hold this around database work in the test thread while a worker runs."""
-    return _DB_TURN if connection.vendor == "sqlite" else contextlib.nullcontext()
 
 
 def _task_starts(**kwargs: Any) -> None:
     if connection.vendor == "sqlite":
-        _DB_TURN.acquire()
+        DB_TURN.acquire()
 
 
 def _task_ends(**kwargs: Any) -> None:
     if connection.vendor == "sqlite":
-        _DB_TURN.release()
+        DB_TURN.release()
 
 
 class GatedAPIClient(APIClient):

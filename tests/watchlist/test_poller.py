@@ -91,7 +91,7 @@ def test_it_publishes_each_watched_symbol_once_per_cycle_in_one_message(source, 
     assert sorted(quote["symbol"] for quote in message) == ["AAPL", "BTC/USD"]
     aapl = next(quote for quote in message if quote["symbol"] == "AAPL")
     expected = market_quote("AAPL", at=FROZEN)
-    assert set(aapl) == {"symbol", *DECIMALS, "as_of", "source"}
+    assert set(aapl) == {"symbol", *DECIMALS, "as_of", "source", "stale"} and aapl["stale"] is False
     assert {name: aapl[name] for name in DECIMALS} == {name: money_str(getattr(expected, name)) for name in DECIMALS}
     assert all(isinstance(aapl[name], str) and "E" not in aapl[name] for name in DECIMALS)
     assert Decimal(aapl["bid"]) < Decimal(aapl["price"]) < Decimal(aapl["ask"])
@@ -180,7 +180,33 @@ def test_it_names_sources_by_key_or_dotted_path_and_refuses_anything_else(settin
     assert isinstance(marketdata.market_data_source(), PaperMarketData)
     settings.MARKET_DATA_SOURCE = f"{__name__}.DeadSource"
     assert isinstance(marketdata.market_data_source(), MarketDataSource)
-    for wrong in ("alpaca", f"{__name__}.FROZEN"):
+    for wrong in ("nope", f"{__name__}.FROZEN", "bonds=paper", "equity=nope"):
         settings.MARKET_DATA_SOURCE = wrong
         with pytest.raises(ImproperlyConfigured):
             marketdata.market_data_source()
+
+
+def test_it_takes_a_source_per_asset_class_and_keeps_paper_for_the_rest(settings):
+    settings.MARKET_DATA_SOURCE = f"equity={__name__}.DeadSource"
+    assert isinstance(marketdata.market_data_source("equity"), DeadSource)
+    assert isinstance(marketdata.market_data_source("crypto"), PaperMarketData)
+    assert marketdata.symbol_validate(" btc / usd ") == "BTC/USD"  # crypto: still the paper market
+    with pytest.raises(InvalidSymbol):
+        marketdata.symbol_validate("AAPL")  # equities: the dead source refuses everything
+
+
+def test_a_failing_source_marks_its_quotes_stale_and_the_other_class_keeps_flowing(
+    source, subscriber, user, settings, caplog
+):
+    for symbol in ("AAPL", "BTC/USD"):
+        watchlist_symbol_add(user=user, symbol=symbol)
+    assert quotes_poll() == 2
+    subscriber()
+    settings.MARKET_DATA_SOURCE = f"equity={__name__}.DeadSource,crypto={__name__}.FrozenPaper"
+    marketdata.market_data_source("crypto").at = FROZEN + timedelta(seconds=1)
+    with caplog.at_level(logging.WARNING, logger="watchlist.tasks"):
+        assert quotes_poll() == 1  # the crypto quote moved; the equity source is down
+    assert "market-data source dead failed" in caplog.text
+    last = {s: json.loads(get_redis().hget("tw:quotes:last", s)) for s in ("AAPL", "BTC/USD")}
+    assert last["AAPL"]["stale"] is True and last["AAPL"]["as_of"] == _iso(FROZEN)  # the last price, marked
+    assert last["BTC/USD"]["stale"] is False and last["BTC/USD"]["as_of"] == _iso(FROZEN + timedelta(seconds=1))

@@ -22,13 +22,16 @@ from brokers.adapters.base import (
     Balance,
     BrokerUnavailable,
     FeeSchedule,
+    Instrument,
     OrderRequest,
     OrderState,
     Position,
     Quote,
 )
 from brokers.adapters.paper import books, engine, rules, universe
+from brokers.adapters.paper.faults import faulty
 from brokers.adapters.paper.market import market_quotes
+from brokers.adapters.translate import Translator
 from brokers.models import PaperAccount, PaperOrder, PaperPosition
 
 Clock = Callable[[], datetime]
@@ -36,15 +39,20 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+# The adapter's edge: a database failure reaches callers as a temporary BrokerUnavailable.
+TRANSLATOR = Translator(
+    "The paper broker",
+    rules=((DatabaseError, lambda exc: BrokerUnavailable("The paper broker's books are unavailable; try again.")),),
+)
+
+
 def _translated(method: Callable[P, R]) -> Callable[P, R]:
-    """The adapter's edge: a database failure reaches callers as a temporary BrokerUnavailable."""
+    """The edge of every call: vendor errors translated, and an armed fault (faults.py) applied."""
+    translated = TRANSLATOR.edge(method)
 
     @functools.wraps(method)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return method(*args, **kwargs)
-        except DatabaseError as exc:
-            raise BrokerUnavailable("The paper broker's books are unavailable; try again.") from exc
+        return faulty(method.__name__, lambda: translated(*args, **kwargs))
 
     return wrapper
 
@@ -128,12 +136,17 @@ class PaperAdapter:
         orders = PaperOrder.objects.filter(account=self._account()).order_by("-created_at")
         return [books.order_state(order) for order in orders[: max(limit, 0)]]
 
+    @_translated
     def quotes(self, symbols: Sequence[str]) -> dict[str, Quote]:
         """Quotes at the adapter's clock, keyed by canonical symbol; unknown symbols are left out."""
         return market_quotes(symbols, self._clock())
 
-    def validate_symbol(self, symbol: str) -> str:
-        return universe.validate_symbol(symbol)
+    def instrument(self, symbol: str) -> Instrument:
+        """What the paper market lists under `symbol`; raises InvalidSymbol."""
+        return universe.instrument(universe.listing(symbol))
+
+    def instruments(self) -> list[Instrument]:
+        return [universe.instrument(item) for item in universe.LISTINGS.values()]
 
     def fees(self) -> FeeSchedule:
         """Crypto: 0.15 % maker / 0.25 % taker (percent units), in USD; stocks: commission-free."""

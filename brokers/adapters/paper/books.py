@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from brokers.adapters.base import (
     InsufficientFunds,
+    LegRole,
     OrderRejected,
     OrderRequest,
     OrderState,
@@ -22,11 +23,11 @@ from brokers.adapters.base import (
 )
 from brokers.adapters.paper import rules
 from brokers.models import PaperAccount, PaperOrder, PaperPosition
+from config.money import QUANTUM
 
 WORKING = OrderStatus.SUBMITTED  # on the book: matched on every pass
 HELD = OrderStatus.PENDING  # a bracket leg waiting for its parent to fill
 OPEN = (HELD.value, WORKING.value)  # paper orders fill whole and never go missing
-_AVG_PLACES = Decimal("1e-10")
 _FILL_FIELDS = ["status", "filled_qty", "avg_fill_price", "fee", "updated_at"]
 
 
@@ -36,8 +37,12 @@ def plain(value: Decimal | int) -> Decimal:
     return value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize()
 
 
+_ROLES: dict[str, LegRole] = {"tp": "take_profit", "sl": "stop_loss"}
+
+
 def order_state(order: PaperOrder) -> OrderState:
-    """The adapter-level view of one paper order."""
+    """The adapter-level view of one paper order; a bracket's entry carries its legs."""
+    legs = () if order.parent_id else tuple(order_state(leg) for leg in order.legs.order_by("client_order_id"))
     return OrderState(
         broker_order_id=str(order.id),
         client_order_id=order.client_order_id,
@@ -51,6 +56,8 @@ def order_state(order: PaperOrder) -> OrderState:
         fee=plain(order.fee),
         reason=order.reason,
         updated_at=order.updated_at,
+        legs=legs,
+        role=_ROLES.get(order.client_order_id.rpartition(":")[2], "") if order.parent_id else "",
     )
 
 
@@ -175,7 +182,7 @@ def _position_add(account: PaperAccount, symbol: str, qty: Decimal, price: Decim
         account=account, symbol=symbol, defaults={"qty": Decimal(0), "avg_price": price}
     )
     total = position.qty + qty
-    position.avg_price = ((position.qty * position.avg_price + qty * price) / total).quantize(_AVG_PLACES)
+    position.avg_price = ((position.qty * position.avg_price + qty * price) / total).quantize(QUANTUM)
     position.qty = total
     position.save(update_fields=["qty", "avg_price"])
 

@@ -94,12 +94,12 @@ def order_get(*, account: PaperAccount, broker_order_id: str) -> PaperOrder:
     return order
 
 
-def match_open_orders(now: datetime | None = None) -> list[OrderState]:
+def match_open_orders(now: datetime | None = None) -> dict[int, list[OrderState]]:
     """Work every resting paper order, in every account, against the market at `now`.
 
     Fills marketable limits, fires stops (stop-limits become limits), releases bracket legs
     and cancels OCO siblings; a fill the cash or position no longer covers is rejected.
-    Returns the state of every order that changed (bracket legs included), for trade events.
+    Returns the state of every order that changed (bracket legs included), by the account's user id.
     Safe to run from several processes at once: each account is worked under its row lock.
     """
     now = now or timezone.now()
@@ -110,8 +110,13 @@ def match_open_orders(now: datetime | None = None) -> list[OrderState]:
     by_account: dict[int, list[uuid.UUID]] = {}
     for order in due:
         by_account.setdefault(order.account_id, []).append(order.pk)
-    changed = [order for account_id, pks in by_account.items() for order in _match_account(account_id, pks, quotes)]
-    return [books.order_state(order) for order in changed]
+    users = dict(PaperAccount.objects.filter(pk__in=by_account).values_list("pk", "user_id"))
+    changes: dict[int, list[OrderState]] = {}
+    for account_id, pks in by_account.items():
+        changed = _match_account(account_id, pks, quotes)
+        if changed:
+            changes.setdefault(users[account_id], []).extend(books.order_state(order) for order in changed)
+    return changes
 
 
 # --- inside the account lock ---------------------------------------------------------------

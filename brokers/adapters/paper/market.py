@@ -137,8 +137,21 @@ def market_second(at: datetime | None = None) -> int:
     return math.floor(at.timestamp())
 
 
+# Prices held still by hand (a demo, a test): symbol → price. The walk resumes when released.
+_PINNED: dict[str, Decimal] = {}
+
+
+def pin_price(symbol: str, price: Decimal | None) -> None:
+    """Hold `symbol` at `price` in this process's paper market (None releases it)."""
+    canonical = listing(symbol).symbol
+    if price is None:
+        _PINNED.pop(canonical, None)
+    else:
+        _PINNED[canonical] = price
+
+
 def _quote(walk: _Walk, second: int) -> Quote:
-    price = _price(walk, second)
+    price = _PINNED.get(walk.listing.symbol) or _price(walk, second)
     change = price - _price(walk, second - DAY)
     half = _half_spread(walk, price)
     return Quote(
@@ -168,3 +181,27 @@ def market_quotes(symbols: Iterable[str], at: datetime | None = None) -> dict[st
     second = market_second(at)
     found = {found for symbol in symbols if (found := canonical(symbol))}
     return {symbol: _quote(_WALKS[symbol], second) for symbol in sorted(found)}
+
+
+# What one unit of each currency is worth in US dollars, round figures of 2024-25: the paper
+# market's FX, so a portfolio holding EUR or HKD sums offline.
+_USD_PER_UNIT = {
+    "USD": Decimal(1),
+    "EUR": Decimal("1.08"),
+    "GBP": Decimal("1.27"),
+    "CHF": Decimal("1.12"),
+    "CAD": Decimal("0.73"),
+    "AUD": Decimal("0.66"),
+    "HKD": Decimal("0.128"),
+    "JPY": Decimal("0.0067"),
+    "SGD": Decimal("0.74"),
+}
+
+
+def paper_fx_rates(currencies: Iterable[str], to: str) -> dict[str, Decimal]:
+    """How many `to` one unit of each currency buys; currencies the paper market does not know are left out."""
+    if to not in _USD_PER_UNIT:
+        return {}
+    return {
+        c: (_USD_PER_UNIT[c] / _USD_PER_UNIT[to]).quantize(Decimal("1e-8")) for c in currencies if c in _USD_PER_UNIT
+    }

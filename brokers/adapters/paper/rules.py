@@ -12,9 +12,9 @@ from typing import Protocol
 
 from brokers.adapters.base import FeeSchedule, OrderRequest, OrderType, Quote, Side
 from brokers.adapters.paper.universe import LISTINGS
+from config.money import QUANTUM
 
 CENT = Decimal("0.01")
-QTY_PLACES = Decimal("1e-10")  # the books' DecimalField precision
 # Crypto fees in percent of notional, charged in the quote currency; stocks trade commission-free.
 MAKER_PCT = Decimal("0.15")
 TAKER_PCT = Decimal("0.25")
@@ -110,7 +110,7 @@ def request_problem(request: OrderRequest) -> str | None:
     """Why the broker refuses this order's shape, or None when it is well formed."""
     problems = (
         (request.qty <= 0, "qty must be positive"),
-        (request.qty != request.qty.quantize(QTY_PLACES), "qty has more than 10 decimal places"),
+        (request.qty != request.qty.quantize(QUANTUM), "qty has more than 10 decimal places"),
         (request.type in _LIMIT_TYPES and request.limit_price is None, f"a {request.type} order needs a limit price"),
         (request.type in _STOP_TYPES and request.stop_price is None, f"a {request.type} order needs a stop price"),
         (any(p is not None and p <= 0 for p in _prices(request)), "prices must be positive"),

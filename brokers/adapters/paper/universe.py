@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from brokers.adapters.base import InvalidSymbol
+from brokers.adapters.base import Instrument, InvalidSymbol
+from brokers.symbols import symbol_normalize
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def canonical(symbol: object) -> str | None:
     """`symbol` in canonical form (upper case, no whitespace) if the market lists it, else None."""
     if not isinstance(symbol, str):
         return None
-    candidate = "".join(symbol.split()).upper()
+    candidate = symbol_normalize(symbol)
     return candidate if candidate in LISTINGS else None
 
 
@@ -108,6 +109,23 @@ def validate_symbol(symbol: object) -> str:
             "crypto pairs such as BTC/USD."
         )
     return found
+
+
+# Stocks trade fractionally and crypto in small units: to the books' precision, from one quantum up.
+_LOT = Decimal("1e-10")
+
+
+def instrument(item: Listing) -> Instrument:
+    """How the paper broker trades a listing (an Instrument for the shared checks)."""
+    return Instrument(
+        symbol=item.symbol,
+        asset_class="crypto" if item.crypto else "equity",
+        broker_symbol=item.symbol,
+        tick_size=item.tick,
+        lot_size=_LOT,
+        min_qty=_LOT,
+        fractional=True,
+    )
 
 
 def listing(symbol: str) -> Listing:

@@ -122,7 +122,7 @@ def test_it_fits_every_other_page_into_a_phone_screen(page, console):
     page.set_viewport_size({"width": 390, "height": 844})
     log_in(page, *DEMO)
     wide = {}
-    for path in ("/orders/", "/brokers/", "/brokers/connect/", "/account/"):
+    for path in ("/orders/", "/bots/", "/brokers/", "/brokers/connect/", "/account/"):
         page.goto(path)
         page.wait_for_load_state("networkidle")
         scroll, inner = page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")

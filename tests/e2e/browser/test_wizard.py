@@ -1,11 +1,16 @@
-"""The connect wizard: a free user connects the paper broker; premium brokers say how to get them."""
+"""The connect wizard: a free user connects the paper broker; premium brokers say how to get them;
+Schwab's app keys are stored and the browser goes on to Schwab's sign-in."""
 
 import re
+import subprocess
+import sys
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.browser.flows import api, screenshot, sign_up, unique_email
+from tests.processes import BASE_DIR
 
 pytestmark = [pytest.mark.e2e, pytest.mark.shared_redis]
 
@@ -44,4 +49,26 @@ def test_it_connects_the_paper_broker_and_marks_premium_brokers_for_a_free_user(
     row = page.get_by_test_id("broker-list").locator('[data-broker="paper"]')
     expect(row).to_be_visible()
     expect(row.locator('[data-field="status"]')).to_contain_text(re.compile("connected", re.IGNORECASE))
+    console.assert_clean()
+
+
+def test_it_sends_the_browser_to_schwabs_sign_in_after_storing_the_app_keys(page, console, app):
+    email = unique_email("schwab")
+    sign_up(page, email)
+    subprocess.run(
+        [sys.executable, "manage.py", "set_tier", email, "premium"], cwd=BASE_DIR, env=app.env, check=True, timeout=120
+    )
+    # Schwab's authorise page, answered here: the browser must get there, nothing leaves the machine.
+    page.route(re.compile(r"/v1/oauth/authorize\?"), lambda route: route.fulfill(body="<h1>Schwab sign-in</h1>"))
+    page.goto("/brokers/connect/?broker=schwab")
+    page.get_by_label("App key").fill("APPKEY123")
+    page.get_by_label("App secret").fill("app-secret")
+    page.get_by_role("button", name="Continue to Schwab").click()
+
+    page.wait_for_url(re.compile(r"/v1/oauth/authorize\?"))
+    query = parse_qs(urlparse(page.url).query)
+    assert query["client_id"] == ["APPKEY123"] and query["response_type"] == ["code"] and query["state"][0]
+    assert query["redirect_uri"] == [f"{app.url}/brokers/oauth/callback"]
+    (schwab,) = [c for c in api(page, "GET", "/api/brokers/user/configured") if c["broker"] == "schwab"]
+    assert schwab["status"] == "pending_authorization"
     console.assert_clean()
