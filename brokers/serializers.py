@@ -112,7 +112,8 @@ class SupportedBrokerOut(serializers.Serializer):
     credential_fields = serializers.ListField(child=serializers.DictField())
     rate_limit = serializers.DictField(help_text="The limit on placing orders: {requests, per_seconds}.")
     capabilities = serializers.DictField(
-        help_text="What the broker supports: time_in_force, bracket, bracket_legs (any or both), "
+        help_text="What the broker supports: time_in_force, time_in_force_by_type (order types that "
+        "take fewer), bracket, bracket_legs (any or both), "
         "stop_loss_limit, fractional, short_selling, client_id_dedup, order_updates, session, "
         "rate_limits per kind of call (orders, cancels, queries, market_data)."
     )

@@ -88,6 +88,8 @@ class Capabilities:
     asset_classes: tuple[str, ...] = ("equity",)
     order_types: tuple[OrderType, ...] = (OrderType.MARKET, OrderType.LIMIT, OrderType.STOP, OrderType.STOP_LIMIT)
     time_in_force: tuple[TimeInForce, ...] = (TimeInForce.DAY, TimeInForce.GTC)
+    # Order types that take fewer time-in-force values than the rest (Coinbase's stop-limit: gtc, day).
+    time_in_force_by_type: tuple[tuple[OrderType, tuple[TimeInForce, ...]], ...] = ()
     bracket: BracketSupport = "none"
     bracket_legs: BracketLegs = "any"
     # Whether a stop-loss leg may carry our limit price (Coinbase sets it itself).
@@ -104,6 +106,10 @@ class Capabilities:
     # Seconds one call may take in all, the SDK's own retries included.
     timeout_seconds: float = 15.0
 
+    def time_in_force_for(self, order_type: OrderType) -> tuple[TimeInForce, ...]:
+        """The time-in-force values an order of `order_type` may carry, the broker's default first."""
+        return dict(self.time_in_force_by_type).get(order_type, self.time_in_force)
+
     def as_dict(self) -> dict[str, Any]:
         """The public description, for /api/brokers/supported."""
         limits = self.rate_limits
@@ -111,6 +117,9 @@ class Capabilities:
             "asset_classes": list(self.asset_classes),
             "order_types": [t.value for t in self.order_types],
             "time_in_force": [t.value for t in self.time_in_force],
+            "time_in_force_by_type": {
+                kind.value: [t.value for t in allowed] for kind, allowed in self.time_in_force_by_type
+            },
             "bracket": self.bracket,
             "bracket_legs": self.bracket_legs,
             "stop_loss_limit": self.stop_loss_limit,

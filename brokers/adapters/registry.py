@@ -325,6 +325,8 @@ BROKERS: dict[str, BrokerSpec] = {
                 order_types=(OrderType.MARKET, OrderType.LIMIT, OrderType.STOP_LIMIT),
                 # day = good till 00:00 UTC (a GTD order); ioc/fok are limit orders only.
                 time_in_force=(TimeInForce.DAY, TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK),
+                # Stop-limit orders come as stop_limit_stop_limit_gtc or _gtd only.
+                time_in_force_by_type=((OrderType.STOP_LIMIT, (TimeInForce.DAY, TimeInForce.GTC)),),
                 # An attached trigger_bracket_gtc: both exits together, stop limit set by Coinbase.
                 bracket="native",
                 bracket_legs="both",

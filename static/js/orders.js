@@ -68,7 +68,6 @@ function applyBroker() {
   if (spec.order_types.includes(previous)) type.value = previous;
   $('[data-needs="bracket"]', form).hidden = !spec.bracket || spec.bracket === "none";
   applyBracketLegs(spec.capabilities || {});
-  applyTimeInForce(spec);
   applyType();
 }
 
@@ -83,18 +82,21 @@ function applyBracketLegs(capabilities) {
   if (limitField.hidden) $("#ticket-sl-limit").value = "";
 }
 
-// Only what the broker takes; "" (the broker's default) leaves the field out of the order.
-function applyTimeInForce(spec) {
+// Only what the broker takes for this order type; "" (the broker's default) leaves the field out of the order.
+function applyTimeInForce(spec, type) {
   const select = $("#ticket-tif");
   const previous = select.value;
-  const allowed = spec.capabilities?.time_in_force || [];
+  const capabilities = spec.capabilities || {};
+  const allowed = capabilities.time_in_force_by_type?.[type] || capabilities.time_in_force || [];
   const fallback = allowed.length ? ` (${TIF_LABELS[allowed[0]] || allowed[0]})` : "";
   select.replaceChildren(new Option(`Broker default${fallback}`, ""), ...allowed.map((t) => new Option(TIF_LABELS[t] || t, t)));
   if (allowed.includes(previous)) select.value = previous;
 }
 
 function applyType() {
-  const needs = TYPE_NEEDS[$("#ticket-type").value] || [];
+  const type = $("#ticket-type").value;
+  applyTimeInForce(state.specs.get($("#ticket-broker").value), type);
+  const needs = TYPE_NEEDS[type] || [];
   for (const field of form.querySelectorAll(".field[data-needs]")) field.hidden = !needs.includes(field.dataset.needs);
 }
 

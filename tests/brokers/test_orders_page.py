@@ -110,3 +110,6 @@ def test_it_reads_order_types_and_bracket_support_from_the_supported_list():
     assert brokers["coinbase"]["capabilities"]["bracket_legs"] == "both"  # the ticket asks for both exits
     assert brokers["coinbase"]["capabilities"]["stop_loss_limit"] is False  # and hides the stop-loss limit
     assert brokers["paper"]["capabilities"]["bracket_legs"] == "any"
+    # the ticket offers a stop-limit only the time in force Coinbase takes for it
+    assert brokers["coinbase"]["capabilities"]["time_in_force_by_type"] == {"stop_limit": ["day", "gtc"]}
+    assert brokers["paper"]["capabilities"]["time_in_force_by_type"] == {}

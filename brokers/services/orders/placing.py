@@ -11,7 +11,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
-from brokers.adapters.base import ORDER_FIELDS, BrokerError, OrderRequest
+from brokers.adapters.base import ORDER_FIELDS, BrokerError, OrderRequest, OrderType
 from brokers.adapters.capabilities import Capabilities
 from brokers.adapters.registry import get_spec
 from brokers.models import BrokerConnection, Order
@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 def order_request_build(*, broker: str, client_order_id: str | None, **values: Any) -> OrderRequest:
     """An order from plain values; no client order id makes a fresh one, no time in force takes the broker's first."""
     if values.get("time_in_force") is None:
-        values["time_in_force"] = get_spec(broker).capabilities.time_in_force[0]
+        values["time_in_force"] = get_spec(broker).capabilities.time_in_force_for(OrderType(values["type"]))[0]
     return OrderRequest.of(client_order_id=client_order_id or uuid.uuid4().hex, **values)
 
 
@@ -86,9 +86,11 @@ def capabilities_check(*, capabilities: Capabilities, request: OrderRequest, bro
         raise InvalidInput.field(
             "type", f"Choose one of: {allowed}.", summary=f"{broker_name} does not take {request.type} orders."
         )
-    if request.time_in_force not in capabilities.time_in_force:
-        allowed = ", ".join(t.value for t in capabilities.time_in_force)
-        message = f"{broker_name} does not take {request.time_in_force} orders."
+    allowed_tif = capabilities.time_in_force_for(request.type)
+    if request.time_in_force not in allowed_tif:
+        allowed = ", ".join(t.value for t in allowed_tif)
+        kind = f"{request.type} " if allowed_tif != capabilities.time_in_force else ""
+        message = f"{broker_name} does not take {request.time_in_force} {kind}orders."
         raise InvalidInput.field("time_in_force", f"Choose one of: {allowed}.", summary=message)
     if request.has_bracket and capabilities.bracket == "none":
         message = f"{broker_name} has no take-profit/stop-loss orders."

@@ -404,9 +404,18 @@ def test_it_refuses_orders_coinbase_has_no_configuration_for(sim, adapter, reque
             ),
             "stop_loss",
         ),
+        (
+            order(
+                type=OrderType.STOP_LIMIT,
+                stop_price=Decimal("61000"),
+                limit_price=Decimal("61100"),
+                time_in_force=TimeInForce.IOC,
+            ),
+            "time_in_force",
+        ),
     ],
 )
-def test_placing_refuses_a_bracket_coinbase_cannot_attach_naming_the_field(request_, field):
+def test_placing_refuses_what_coinbase_cannot_take_naming_the_field(request_, field):
     """A 400 on the field when the order is placed, not a 202 and a trade:failed from the worker."""
     spec = get_spec("coinbase")
     with pytest.raises(InvalidInput) as refused:
@@ -414,6 +423,10 @@ def test_placing_refuses_a_bracket_coinbase_cannot_attach_naming_the_field(reque
     assert list(refused.value.fields) == [field]
     both = order(take_profit_limit_price=Decimal("62000"), stop_loss_stop_price=Decimal("58000"))
     capabilities_check(capabilities=spec.capabilities, request=both, broker_name=spec.name)  # the pair passes
+    prices = {"stop_price": Decimal("61000"), "limit_price": Decimal("61100")}
+    for tif in (TimeInForce.GTC, TimeInForce.DAY):  # what stop-limit orders take there
+        request_ = order(type=OrderType.STOP_LIMIT, time_in_force=tif, **prices)
+        capabilities_check(capabilities=spec.capabilities, request=request_, broker_name=spec.name)
 
 
 def test_it_places_a_bracket_as_an_attached_trigger_bracket_and_reports_its_legs(sim, adapter):
