@@ -9,8 +9,9 @@
   the gateway worker (`brokers.gateway`); calls from any other process are routed to it.
 
 Every broker call passes the shared Redis rate limiter first, in the bucket of its kind of call
-(capabilities' `rate_limits`), and a broker's own 429 feeds back into that bucket. Callers pass
-connections (ids); the vault is opened here, never by them.
+(capabilities' `rate_limits`), and a broker's own 429 feeds back into that bucket. An adapter with
+a `meter` (capabilities' `Meter`) is charged per request instead, as its broker counts. Callers
+pass connections (ids); the vault is opened here, never by them.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 
 from brokers import ratelimit
 from brokers.adapters.base import AdapterContext, AuthenticationFailed, BrokerAdapter, RateLimited
-from brokers.adapters.capabilities import CallKind
+from brokers.adapters.capabilities import CallKind, RateLimit
 from brokers.adapters.registry import BrokerSpec, build_adapter, get_spec
 from brokers.models import BrokerConnection
 from brokers.vault import credentials_load, credentials_rotate
@@ -55,19 +56,44 @@ class LimitedAdapter:
         return functools.partial(self._call, name, method)
 
     def _call(self, name: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        kind = CALL_KINDS.get(name, "queries")
+        charged: list[tuple[str, str, RateLimit]] = []  # the buckets taken from, the last one last
+        refused_here = False
+
+        def charge(kind: CallKind, cost: int = 1) -> None:
+            nonlocal refused_here
+            slot = self._slot(name, kind)
+            try:
+                ratelimit.acquire(broker=slot[0], identity=slot[1], limit=slot[2], wait=self.wait, cost=cost)
+            except RateLimited:
+                refused_here = True
+                raise
+            charged.append(slot)
+
+        # Declared on the class: a gateway client answers any attribute (it forwards calls).
+        metered = getattr(type(self.adapter), "meter", None) is not None
+        if metered:
+            self.adapter.meter = charge
+        else:
+            charge(CALL_KINDS.get(name, "queries"))
+        try:
+            return method(*args, **kwargs)
+        except RateLimited as exc:
+            if charged and not refused_here:  # the broker's own refusal: hold off the bucket it counted against
+                bucket, identity, limit = charged[-1]
+                ratelimit.penalize(broker=bucket, identity=identity, limit=limit, retry_after=exc.retry_after or 1.0)
+            raise
+        finally:
+            if metered:
+                self.adapter.meter = None
+
+    def _slot(self, name: str, kind: CallKind) -> tuple[str, str, RateLimit]:
+        """(bucket, identity, limit) of a call of `kind` made by adapter method `name`."""
         limits = self.spec.capabilities.rate_limits
         limit = limits.for_kind(kind)
         bucket = f"{self.spec.key}:{limits.bucket_name(kind)}"
         if limit.per_method:
             bucket = f"{bucket}:{name}"
-        identity = self.identities[limit.scope]
-        ratelimit.acquire(broker=bucket, identity=identity, limit=limit, wait=self.wait)
-        try:
-            return method(*args, **kwargs)
-        except RateLimited as exc:
-            ratelimit.penalize(broker=bucket, identity=identity, limit=limit, retry_after=exc.retry_after or 1.0)
-            raise
+        return bucket, self.identities[limit.scope], limit
 
 
 def _identities(spec: BrokerSpec, credentials: Mapping[str, str], account: str) -> dict[str, str]:

@@ -6,6 +6,7 @@ branch on them; nothing branches on a broker's key (the way freqtrade declares `
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -27,6 +28,10 @@ OrderUpdates = Literal["stream", "poll"]  # the broker pushes order changes, or 
 SessionPolicy = Literal["per_call", "pooled", "gateway"]
 CallKind = Literal["orders", "cancels", "queries", "market_data"]
 CALL_KINDS: tuple[CallKind, ...] = ("orders", "cancels", "queries", "market_data")
+# Charges one request of a kind, at a cost, to the shared limiter just before it is sent. An adapter
+# whose broker counts HTTP requests rather than our calls (Kraken) declares a `meter` property: the
+# session sets it for each call and charges nothing per call itself.
+Meter = Callable[[CallKind, int], None]
 
 
 @dataclass(frozen=True)

@@ -288,10 +288,12 @@ BROKERS: dict[str, BrokerSpec] = {
                 # No private stream is used: OpenOrders is polled, one counter point each time;
                 # every 4 s takes 0.25 of the Starter decay (0.33/s) and reports a fill within 5 s.
                 poll_seconds=4.0,
+                # Charged per request, as Kraken counts (brokers/adapters/kraken/client.py).
                 rate_limits=RateLimits(
-                    # Counter-decay: Starter tier counter max 15, decaying 0.33 per second. Orders
-                    # and cancels count too: the adapter reads the order back with QueryOrders.
-                    orders=RateLimit(15, 45, scope="credential", model="decay", bucket="private"),
+                    # AddOrder/CancelOrder: the matching engine's trading counter (Starter: 60,
+                    # decaying 1 per second; counted per pair there, per key here).
+                    orders=RateLimit(60, 60, scope="credential", model="decay", bucket="trading"),
+                    # Every other private call: the key's counter (Starter: 15, decaying 0.33 per second).
                     queries=RateLimit(15, 45, scope="credential", model="decay", bucket="private"),
                     # Public endpoints: about one call per second per IP.
                     market_data=RateLimit(1, 1, scope="ip"),

@@ -4,6 +4,7 @@ What each call costs on Kraken's per-key counter (Starter: 15, -0.33/s): one poi
 `place_order` and `cancel_order` add a QueryOrders (AddOrder/CancelOrder count on the matching
 engine's per-pair counter instead); `positions` adds TradesHistory (2 points); an order list with a
 multi-trade order adds one QueryTrades per 20 trades; `find_order` asks OpenOrders then ClosedOrders.
+The session charges each request to the shared limiter as it is sent (`meter`, client.py).
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ from brokers.adapters.base import (
     OrderStatus,
     Position,
     Quote,
+    RateLimited,
 )
+from brokers.adapters.capabilities import Meter
 from brokers.adapters.kraken import payloads
 from brokers.adapters.kraken.client import TRANSLATOR, KrakenClient, timeout_seconds
 
@@ -64,6 +67,15 @@ class KrakenAdapter:
         self.client = KrakenClient(
             timeout=timeout_seconds(), api_key=credentials.get("api_key", ""), secret=credentials.get("api_secret", "")
         )
+
+    @property
+    def meter(self) -> Meter | None:
+        """Where each request is charged (set by the session for each call: Kraken counts requests)."""
+        return self.client.exchange.meter
+
+    @meter.setter
+    def meter(self, value: Meter | None) -> None:
+        self.client.exchange.meter = value
 
     # -- account ---------------------------------------------------------------------------
 
@@ -135,8 +147,8 @@ class KrakenAdapter:
             return found
         try:
             return self._order(created["id"], client_order_id=request.client_order_id)
-        except (ccxt.NetworkError, BrokerUnavailable):
-            # The order is in; only its state is late. The next poll brings it.
+        except (ccxt.NetworkError, BrokerUnavailable, RateLimited):
+            # The order is in; only its state is late (or our limiter holds its read back). The next poll brings it.
             return _submitted(request, created["id"])
 
     @TRANSLATOR.edge

@@ -7,6 +7,10 @@
   client through ccxt's `set_markets_from_exchange`, and refreshed hourly.
 - Time: one adapter call may make several requests; each gets what is left of the call's budget
   as its timeout, so the whole call ends within `timeout_seconds`.
+- Rate limits: Kraken counts requests, not our calls, so each request is charged to the shared
+  limiter as it is signed (`request_cost`): https://docs.kraken.com/api/docs/guides/spot-rest-ratelimits
+  (a private call adds 1 to the key's counter, trade history and ledgers 2; AddOrder and CancelOrder
+  count on the matching engine's trading counter instead) and public calls about one per second.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from brokers.adapters.base import (
     OrderRejected,
     RateLimited,
 )
+from brokers.adapters.capabilities import CallKind, Meter
 from brokers.adapters.kraken.auth import SharedNonce
 from brokers.adapters.translate import Translator
 
@@ -48,6 +53,37 @@ def timeout_seconds() -> float:
     return min(get_spec("kraken").capabilities.timeout_seconds, settings.BROKER_TIMEOUT_SECONDS)
 
 
+TRADING_CALLS: Final[dict[str, CallKind]] = {
+    "AddOrder": "orders",
+    "AddOrderBatch": "orders",
+    "AmendOrder": "orders",
+    "EditOrder": "orders",
+    "CancelOrder": "cancels",
+    "CancelOrderBatch": "cancels",
+}
+DOUBLE_COST_CALLS: Final = frozenset({"TradesHistory", "Ledgers"})
+
+
+def request_cost(api: str | list[str], path: str) -> tuple[CallKind, int]:
+    """The kind of limit one request counts against, and how much it adds there."""
+    if "private" not in (api if isinstance(api, list) else [api]):
+        return "market_data", 1
+    if path in TRADING_CALLS:
+        return TRADING_CALLS[path], 1
+    return "queries", 2 if path in DOUBLE_COST_CALLS else 1
+
+
+class MeteredKraken(ccxt.kraken):  # type: ignore[misc]
+    """ccxt's `kraken`, charging each request to `meter` (when set) just before it is signed and sent."""
+
+    meter: Meter | None = None
+
+    def sign(self, path: str, api: Any = "public", method: str = "GET", params: Any = None, *rest: Any) -> Any:
+        if self.meter is not None:
+            self.meter(*request_cost(api, path))
+        return super().sign(path, api, method, {} if params is None else params, *rest)
+
+
 def build_exchange(*, timeout: float, api_key: str = "", secret: str = "") -> ccxt.kraken:
     config: dict[str, Any] = {"enableRateLimit": False, "timeout": int(timeout * 1000)}
     url = settings.KRAKEN_API_URL.rstrip("/")
@@ -55,7 +91,7 @@ def build_exchange(*, timeout: float, api_key: str = "", secret: str = "") -> cc
         config["urls"] = {"api": {"public": url, "private": url}}
     if api_key:
         config.update(apiKey=api_key, secret=secret, nonce=SharedNonce(api_key))
-    return ccxt.kraken(config)
+    return MeteredKraken(config)
 
 
 def shared_markets(timeout: float) -> ccxt.kraken:

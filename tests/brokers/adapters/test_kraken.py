@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+import uuid
 from decimal import Decimal
 from urllib.parse import parse_qs
 
@@ -35,6 +36,8 @@ from brokers.adapters.base import (
 from brokers.adapters.kraken.adapter import KrakenAdapter
 from brokers.adapters.kraken.client import TRANSLATOR
 from brokers.adapters.kraken.marketdata import KrakenMarketData
+from brokers.adapters.registry import get_spec
+from brokers.sessions import LimitedAdapter
 from tests.simulators.base import running
 from tests.simulators.kraken import KrakenSimulator, Tier
 from tests.simulators.kraken.auth import make_credentials
@@ -241,6 +244,37 @@ def test_it_meets_addorders_per_pair_trading_counter_not_the_call_counter(settin
             adapter.place_order(order(OrderType.LIMIT, cid="o3", limit_price="29000.0"))
         eth = OrderRequest("e1", "ETH/USD", Side.BUY, OrderType.LIMIT, Decimal("0.01"), limit_price=Decimal("1900"))
         assert adapter.place_order(eth).status == OrderStatus.SUBMITTED  # another pair, another counter
+
+
+def limited(adapter: KrakenAdapter) -> LimitedAdapter:
+    """The adapter behind the shared limiter, under a key and an address no other test counts against."""
+    identities = {"credential": uuid.uuid4().hex, "account": uuid.uuid4().hex, "ip": uuid.uuid4().hex}
+    return LimitedAdapter(adapter, spec=get_spec("kraken"), identities=identities, wait=0)
+
+
+def test_the_limiter_charges_each_request_as_krakens_counter_does(sim, adapter):
+    """find_order sends OpenOrders then ClosedOrders: two points of the key's 15. Seven calls fit; the
+    eighth sends its fifteenth request and is refused by our limiter, before Kraken has to refuse one."""
+    session, answered = limited(adapter), 0
+    with pytest.raises(RateLimited, match="kraken:private rate limit reached"):
+        for _ in range(16):
+            session.find_order("never-placed")
+            answered += 1
+    assert answered == 7
+    assert len(private_calls(sim, "OpenOrders")) + len(private_calls(sim, "ClosedOrders")) == 15
+
+
+def test_an_order_counts_on_the_trading_counter_and_is_in_even_when_its_read_back_is_held(sim, adapter):
+    session = limited(adapter)
+    for _ in range(15):  # the key's counter full: no QueryOrders may follow the AddOrder
+        session.connect()
+
+    state = session.place_order(order(OrderType.LIMIT, cid="held-back", limit_price="29000.0"))
+
+    assert (state.status, state.client_order_id) == (OrderStatus.SUBMITTED, "held-back")
+    assert state.broker_order_id  # Kraken's txid: the next poll reads the order by it
+    assert len(private_calls(sim, "AddOrder")) == 1
+    assert private_calls(sim, "QueryOrders") == []
 
 
 # --- orders -----------------------------------------------------------------------------------
