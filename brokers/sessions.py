@@ -133,7 +133,8 @@ def broker_session(connection: BrokerConnection, *, wait: float = DEFAULT_WAIT_S
 
         yield _limited(GatewayClient(connection), spec, _hint_only(connection), account, wait)
     elif policy == "per_call":
-        credentials = credentials_load(connection=connection)
+        # A broker that takes no credentials (paper) has none stored: no vault read per call.
+        credentials = credentials_load(connection=connection) if spec.credential_fields else {}
         adapter = adapter_for_connection(connection, credentials)
         try:
             yield _limited(adapter, spec, credentials, account, wait)
