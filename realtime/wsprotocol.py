@@ -1,7 +1,7 @@
 """uvicorn's WebSocket protocol, writing a run of frames to one socket with one system call.
 
 `uvicorn --ws realtime.wsprotocol:CoalescingWebSocketsProtocol --ws-per-message-deflate false
-config.asgi:application` (UVICORN_OPTIONS below; README "Production").
+--timeout-graceful-shutdown 5 config.asgi:application` (UVICORN_OPTIONS below; README "Production").
 
 The hub hands a socket every quote of a poll at once (20 frames for a 20-symbol watchlist), and
 uvicorn writes each ASGI `websocket.send` to the socket at once: one system call and one TCP
@@ -23,10 +23,13 @@ from websockets.protocol import State
 
 # How production runs uvicorn for /ws/. Per-message deflate is declined: it cost more CPU per
 # quote frame than all the rest of the frame's delivery and ~47 KB of memory per socket, to
-# save about 150 bytes a frame (README "Benchmarks").
+# save about 150 bytes a frame (README "Benchmarks"). A stop waits at most 5 s for the sockets'
+# consumers: channels-redis can lose a consumer's cancellation when it lands as its BZPOPMIN read
+# times out, and the receive then loops on, holding a plain graceful stop open for ever.
 UVICORN_OPTIONS = (
     *("--ws", "realtime.wsprotocol:CoalescingWebSocketsProtocol"),
     *("--ws-per-message-deflate", "false"),
+    *("--timeout-graceful-shutdown", "5"),
 )
 
 # An ASGI extension (scope["extensions"]) this protocol offers on /ws/: a callable that writes a
